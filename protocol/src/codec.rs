@@ -1,0 +1,219 @@
+//! Framing of message batches onto ZeroMQ multipart messages, and value encoding.
+//!
+//! A multipart message is `[header, bulk…]`: the header is one postcard-encoded `Vec` of
+//! messages (a batch: whatever the sender had queued), and bulk values follow in frames of
+//! their own, referenced by index from the messages, so a large value is never re-encoded.
+
+use crate::error::{ProtocolError, Result};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Default upper bound on one header frame (bulk frames are bounded by the transport).
+pub const DEFAULT_MAX_HEADER: usize = 256 * 1024 * 1024;
+
+/// A decoded multipart message: the messages and the bulk frames they refer to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch<M> {
+    /// The messages, in the order they were sent.
+    pub messages: Vec<M>,
+    /// Bulk frames, indexed from 0.
+    pub frames: Vec<Bytes>,
+}
+
+impl<M> Batch<M> {
+    /// The bulk frame at `index`, or an error naming the missing index.
+    pub fn frame(&self, index: u32) -> Result<Bytes> {
+        self.frames
+            .get(index as usize)
+            .cloned()
+            .ok_or(ProtocolError::MissingFrame {
+                index,
+                available: self.frames.len(),
+            })
+    }
+}
+
+/// Encodes messages and bulk frames into the frames of one multipart message.
+pub fn encode_batch<M: Serialize>(messages: &[M], frames: Vec<Bytes>) -> Result<Vec<Bytes>> {
+    let header = postcard::to_stdvec(messages).map_err(|e| ProtocolError::Encode {
+        what: "batch header",
+        reason: e.to_string(),
+    })?;
+    let mut out = Vec::with_capacity(1 + frames.len());
+    out.push(Bytes::from(header));
+    out.extend(frames);
+    Ok(out)
+}
+
+/// Decodes a multipart message produced by [`encode_batch`].
+pub fn decode_batch<M: DeserializeOwned>(mut frames: Vec<Bytes>) -> Result<Batch<M>> {
+    if frames.is_empty() {
+        return Err(ProtocolError::malformed("batch", "no frames"));
+    }
+    let header = frames.remove(0);
+    if header.len() > DEFAULT_MAX_HEADER {
+        return Err(ProtocolError::TooLarge {
+            size: header.len(),
+            limit: DEFAULT_MAX_HEADER,
+        });
+    }
+    let (messages, rest): (Vec<M>, &[u8]) =
+        postcard::take_from_bytes(&header).map_err(|e| ProtocolError::malformed("batch header", e))?;
+    if !rest.is_empty() {
+        return Err(ProtocolError::malformed(
+            "batch header",
+            format!("{} trailing bytes", rest.len()),
+        ));
+    }
+    Ok(Batch { messages, frames })
+}
+
+/// Encodes one value (a task argument or result) with postcard.
+pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
+    postcard::to_stdvec(value)
+        .map(Bytes::from)
+        .map_err(|e| ProtocolError::Encode {
+            what: "value",
+            reason: e.to_string(),
+        })
+}
+
+/// Decodes one value encoded by [`encode_value`]; trailing bytes are an error.
+pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let (value, rest) =
+        postcard::take_from_bytes(bytes).map_err(|e| ProtocolError::malformed("value", e))?;
+    if !rest.is_empty() {
+        return Err(ProtocolError::malformed(
+            "value",
+            format!("{} trailing bytes", rest.len()),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Attempt, Key, RequestId, WorkerId};
+    use crate::messages::*;
+    use crate::task::{Arg, TaskError, TaskErrorKind, TaskSpec};
+    use rand::{Rng, SeedableRng};
+
+    fn sample_client() -> Vec<FromClient> {
+        vec![
+            FromClient::Submit(vec![TaskSpec {
+                key: Key::new("inc-1"),
+                function: "inc".into(),
+                args: vec![Arg::Value(encode_value(&1i64).unwrap()), Arg::Key(Key::new("x"))],
+                priority: 0,
+                retries: 1,
+                wanted: true,
+            }]),
+            FromClient::Release(vec![Key::new("a")]),
+            FromClient::WhoHas {
+                req: RequestId(9),
+                keys: vec![Key::new("b")],
+            },
+            FromClient::Goodbye,
+        ]
+    }
+
+    fn sample_worker() -> Vec<ToWorker> {
+        vec![ToWorker::Compute(ComputeMsg {
+            key: Key::new("t"),
+            attempt: Attempt(2),
+            function: "add".into(),
+            args: vec![Arg::Key(Key::new("d"))],
+            deps: vec![DepLocation {
+                key: Key::new("d"),
+                holders: vec![(WorkerId(1), "tcp://127.0.0.1:5".into())],
+            }],
+            priority: 3,
+        })]
+    }
+
+    #[test]
+    fn batches_round_trip_with_bulk_frames() {
+        let frames = encode_batch(&sample_client(), vec![Bytes::from_static(b"bulk")]).unwrap();
+        let batch: Batch<FromClient> = decode_batch(frames).unwrap();
+        assert_eq!(batch.messages, sample_client());
+        assert_eq!(batch.frame(0).unwrap(), Bytes::from_static(b"bulk"));
+        assert_eq!(
+            batch.frame(1),
+            Err(ProtocolError::MissingFrame {
+                index: 1,
+                available: 1
+            })
+        );
+    }
+
+    #[test]
+    fn every_direction_round_trips() {
+        let frames = encode_batch(&sample_worker(), vec![]).unwrap();
+        assert_eq!(decode_batch::<ToWorker>(frames).unwrap().messages, sample_worker());
+        let err = ToClient::Erred(TaskError {
+            key: Key::new("k"),
+            function: "f".into(),
+            kind: TaskErrorKind::Panicked,
+            message: "boom".into(),
+        });
+        let frames = encode_batch(std::slice::from_ref(&err), vec![]).unwrap();
+        assert_eq!(decode_batch::<ToClient>(frames).unwrap().messages, vec![err]);
+    }
+
+    #[test]
+    fn truncated_headers_are_errors_not_panics() {
+        let frames = encode_batch(&sample_client(), vec![]).unwrap();
+        let header = frames[0].clone();
+        for cut in 0..header.len() {
+            let r = decode_batch::<FromClient>(vec![header.slice(..cut)]);
+            assert!(r.is_err(), "a {cut}-byte prefix decoded");
+        }
+        assert!(decode_batch::<FromClient>(vec![]).is_err());
+    }
+
+    #[test]
+    fn trailing_bytes_are_errors() {
+        let mut header = encode_batch(&sample_client(), vec![]).unwrap()[0].to_vec();
+        header.push(0);
+        assert!(decode_batch::<FromClient>(vec![Bytes::from(header)]).is_err());
+        let mut v = encode_value(&5u32).unwrap().to_vec();
+        v.push(1);
+        assert!(decode_value::<u32>(&v).is_err());
+    }
+
+    #[test]
+    fn random_and_mutated_bytes_never_panic() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let good = encode_batch(&sample_client(), vec![]).unwrap()[0].to_vec();
+        for i in 0..20_000 {
+            let bytes: Vec<u8> = if i % 2 == 0 {
+                let n = rng.gen_range(0..64);
+                (0..n).map(|_| rng.gen()).collect()
+            } else {
+                let mut m = good.clone();
+                for _ in 0..rng.gen_range(1..4) {
+                    let at = rng.gen_range(0..m.len());
+                    m[at] = rng.gen();
+                }
+                m
+            };
+            let b = Bytes::from(bytes);
+            let _ = decode_batch::<FromClient>(vec![b.clone()]);
+            let _ = decode_batch::<ToWorker>(vec![b.clone()]);
+            let _ = decode_batch::<FromWorker>(vec![b.clone()]);
+            let _ = decode_batch::<ToStore>(vec![b.clone()]);
+            let _ = decode_batch::<ToClient>(vec![b.clone()]);
+            let _ = crate::handshake::Hello::decode(&b);
+        }
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let v = (1i64, "two".to_string(), vec![3.0f64]);
+        let bytes = encode_value(&v).unwrap();
+        assert_eq!(decode_value::<(i64, String, Vec<f64>)>(&bytes).unwrap(), v);
+        assert!(decode_value::<String>(&[0xff, 0xff]).is_err());
+    }
+}

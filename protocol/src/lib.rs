@@ -1,0 +1,27 @@
+//! The rask wire protocol: every message that crosses a socket, and nothing else.
+//!
+//! This crate knows no sockets and no actors; it is pure and fuzzable.
+//!
+//! - [`ids`]: keys and the numeric ids of workers, clients and attempts.
+//! - [`handshake`]: the protocol-version constant and the first message of every connection.
+//! - [`task`]: what a task is on the wire and how a task failure is described.
+//! - [`messages`]: the messages, one enum per direction (`FromClient`, `ToClient`, …).
+//! - [`codec`]: postcard encoding of message batches onto ZeroMQ multipart frames,
+//!   with bulk values riding in frames of their own.
+//! - [`error`]: the one error type of this crate.
+
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod error;
+pub mod handshake;
+pub mod ids;
+pub mod messages;
+pub mod task;
+
+pub use codec::{decode_batch, encode_batch, encode_value, decode_value, Batch};
+pub use error::{ProtocolError, Result};
+pub use handshake::{Hello, HelloReply, Role, Welcome, WorkerHello, PROTOCOL_VERSION};
+pub use ids::{Attempt, ClientId, Key, RequestId, WorkerId};
+pub use messages::*;
+pub use task::{Arg, TaskError, TaskErrorKind, TaskSpec};

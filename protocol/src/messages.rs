@@ -1,0 +1,260 @@
+//! Every message, one enum per direction. Payload structs end in `Msg`.
+//!
+//! postcard is not self-describing: variants and fields are only ever appended at the end;
+//! anything else bumps [`crate::PROTOCOL_VERSION`].
+
+use crate::ids::{Attempt, Key, RequestId, WorkerId};
+use crate::task::{Arg, TaskError, TaskSpec};
+use serde::{Deserialize, Serialize};
+
+/// Client → scheduler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromClient {
+    /// New tasks (a whole graph or a single call).
+    Submit(Vec<TaskSpec>),
+    /// The client dropped its last future for these keys.
+    Release(Vec<Key>),
+    /// Cancel these keys (and what only they need).
+    Cancel(Vec<Key>),
+    /// The client placed these values directly in a worker's data-store.
+    Scattered(ScatteredMsg),
+    /// The client could not fetch `key` from `worker`: the scheduler should re-check it.
+    MissingData {
+        /// The key that was not found.
+        key: Key,
+        /// Where the scheduler said it was.
+        worker: WorkerId,
+    },
+    /// Which workers hold these keys?
+    WhoHas {
+        /// Request id echoed in the reply.
+        req: RequestId,
+        /// Keys asked about.
+        keys: Vec<Key>,
+    },
+    /// Describe the cluster.
+    Info {
+        /// Request id echoed in the reply.
+        req: RequestId,
+    },
+    /// Still here.
+    Heartbeat,
+    /// Closing: release everything this client wanted.
+    Goodbye,
+}
+
+/// Values a client scattered to one worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScatteredMsg {
+    /// The worker whose data-store holds them.
+    pub worker: WorkerId,
+    /// Keys and their sizes in bytes.
+    pub keys: Vec<(Key, u64)>,
+}
+
+/// Scheduler → client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToClient {
+    /// A key's result is in memory on a worker: fetch it from that worker's data-store.
+    InMemory(InMemoryMsg),
+    /// A key erred.
+    Erred(TaskError),
+    /// Reply to a request.
+    Reply {
+        /// The request's id.
+        req: RequestId,
+        /// The answer.
+        reply: Reply,
+    },
+}
+
+/// Where a finished result lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InMemoryMsg {
+    /// The key.
+    pub key: Key,
+    /// The worker holding it.
+    pub worker: WorkerId,
+    /// That worker's data-store address.
+    pub addr: String,
+    /// Size of the encoded value.
+    pub nbytes: u64,
+}
+
+/// Answers to client requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// For [`FromClient::WhoHas`]: each key, its holders and its size (empty holders: not in
+    /// memory anywhere).
+    WhoHas(Vec<(Key, Vec<WorkerId>, u64)>),
+    /// For [`FromClient::Info`].
+    Info(ClusterInfo),
+}
+
+/// A snapshot of the cluster as the scheduler sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// The scheduler's name.
+    pub scheduler: String,
+    /// Connected workers.
+    pub workers: Vec<WorkerInfo>,
+    /// Tasks the scheduler tracks (any state but forgotten).
+    pub tasks: u64,
+}
+
+/// One worker in a [`ClusterInfo`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Scheduler-assigned id.
+    pub id: WorkerId,
+    /// The worker's name.
+    pub name: String,
+    /// Its data-store address.
+    pub store_addr: String,
+    /// Compute threads.
+    pub nthreads: u32,
+    /// Tasks assigned and not finished.
+    pub processing: u32,
+    /// Keys held in memory.
+    pub keys: u64,
+    /// Bytes held in memory.
+    pub nbytes: u64,
+}
+
+/// Scheduler → worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Run a task.
+    Compute(ComputeMsg),
+    /// Drop these keys from the data-store.
+    Free(Vec<Key>),
+    /// Stop an attempt if it has not started (its result will be ignored otherwise).
+    Cancel {
+        /// The task.
+        key: Key,
+        /// The attempt to cancel.
+        attempt: Attempt,
+    },
+}
+
+/// A task to run, with where to find each dependency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputeMsg {
+    /// The task's key.
+    pub key: Key,
+    /// This attempt's number.
+    pub attempt: Attempt,
+    /// Registered function name.
+    pub function: String,
+    /// Positional arguments.
+    pub args: Vec<Arg>,
+    /// For every dependency key among `args`: who holds it.
+    pub deps: Vec<DepLocation>,
+    /// Higher runs first.
+    pub priority: i32,
+}
+
+/// Where a dependency can be fetched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepLocation {
+    /// The dependency's key.
+    pub key: Key,
+    /// Holders: worker id and data-store address.
+    pub holders: Vec<(WorkerId, String)>,
+}
+
+/// Worker → scheduler.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// An attempt finished; the result is in this worker's data-store.
+    Finished {
+        /// The task.
+        key: Key,
+        /// Which attempt.
+        attempt: Attempt,
+        /// Size of the encoded result.
+        nbytes: u64,
+    },
+    /// An attempt failed.
+    Failed {
+        /// Which attempt.
+        attempt: Attempt,
+        /// Why (carries the key).
+        error: TaskError,
+    },
+    /// Dependencies could not be fetched from the named holders.
+    MissingDeps {
+        /// The task that needed them.
+        key: Key,
+        /// Which attempt.
+        attempt: Attempt,
+        /// Each missing key and the holder that did not have it.
+        missing: Vec<(Key, WorkerId)>,
+    },
+    /// Still alive.
+    Heartbeat(WorkerHeartbeat),
+    /// Shutting down cleanly.
+    Goodbye,
+}
+
+/// Figures a worker reports with each heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WorkerHeartbeat {
+    /// Keys in its data-store.
+    pub keys: u64,
+    /// Bytes in its data-store.
+    pub nbytes: u64,
+    /// Tasks running now.
+    pub executing: u32,
+}
+
+/// Anyone → a worker's data-store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToStore {
+    /// Send these values.
+    Get {
+        /// Request id echoed in the replies.
+        req: RequestId,
+        /// Keys wanted.
+        keys: Vec<Key>,
+    },
+    /// Store the value in bulk frame `frame` under `key`.
+    Put {
+        /// Request id echoed in the reply.
+        req: RequestId,
+        /// The key.
+        key: Key,
+        /// Index of the bulk frame with the encoded value.
+        frame: u32,
+    },
+}
+
+/// A worker's data-store → whoever asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FromStore {
+    /// A value, in bulk frame `frame`.
+    Value {
+        /// The request this answers.
+        req: RequestId,
+        /// The key.
+        key: Key,
+        /// Index of its bulk frame.
+        frame: u32,
+    },
+    /// This store does not hold the key.
+    Missing {
+        /// The request this answers.
+        req: RequestId,
+        /// The key.
+        key: Key,
+    },
+    /// A `Put` was stored.
+    Stored {
+        /// The request this answers.
+        req: RequestId,
+        /// The key.
+        key: Key,
+        /// Size stored.
+        nbytes: u64,
+    },
+}
