@@ -1,0 +1,347 @@
+//! The scheduler's pure core: a state struct fed events (`on_*` methods), emitting messages
+//! into an [`Outbox`]. No sockets, no clock: time comes in as `now`.
+
+use super::policy::{LocalityThenOccupancy, Placement};
+use super::state::{Client, Task, TaskState, Worker};
+use rask_protocol::{
+    ClientId, ClusterInfo, FromClient, FromWorker, Key, Reply, TaskSpec, ToClient,
+    ToWorker, WorkerHello, WorkerId, WorkerInfo,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// Where the core's messages go. The actor flushes it to sockets; tests record it.
+pub trait Outbox {
+    /// Queue a message for a worker.
+    fn to_worker(&mut self, worker: WorkerId, msg: ToWorker);
+    /// Queue a message for a client.
+    fn to_client(&mut self, client: ClientId, msg: ToClient);
+}
+
+/// Tunables of the core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// The scheduler's name (reported in cluster info).
+    pub name: String,
+    /// A worker silent for this long is removed.
+    pub worker_ttl: Duration,
+    /// A client silent for this long is removed and its keys released.
+    pub client_ttl: Duration,
+    /// A task that was running on more than this many dying workers is erred.
+    pub allowed_failures: u32,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            name: "rask-scheduler".into(),
+            worker_ttl: Duration::from_secs(10),
+            client_ttl: Duration::from_secs(30),
+            allowed_failures: 3,
+        }
+    }
+}
+
+/// The scheduler state machine.
+pub struct Core {
+    pub(super) config: CoreConfig,
+    pub(super) tasks: HashMap<Key, Task>,
+    pub(super) workers: BTreeMap<WorkerId, Worker>,
+    pub(super) clients: HashMap<ClientId, Client>,
+    pub(super) policy: Box<dyn Placement>,
+    next_worker: u32,
+    next_client: u32,
+}
+
+impl Core {
+    /// A core with the default placement policy.
+    pub fn new(config: CoreConfig) -> Self {
+        Core {
+            config,
+            tasks: HashMap::new(),
+            workers: BTreeMap::new(),
+            clients: HashMap::new(),
+            policy: Box::new(LocalityThenOccupancy),
+            next_worker: 1,
+            next_client: 1,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// Number of tracked tasks.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// The state of a key, if tracked.
+    pub fn task_state(&self, key: &Key) -> Option<&TaskState> {
+        self.tasks.get(key).map(|t| &t.state)
+    }
+
+    /// Ids of connected workers.
+    pub fn worker_ids(&self) -> Vec<WorkerId> {
+        self.workers.keys().copied().collect()
+    }
+
+    /// A worker registered (handshake accepted).
+    pub fn add_worker(
+        &mut self,
+        name: String,
+        hello: &WorkerHello,
+        now: Instant,
+        out: &mut impl Outbox,
+    ) -> WorkerId {
+        let id = WorkerId(self.next_worker);
+        self.next_worker += 1;
+        let mut worker = Worker {
+            name,
+            store_addr: hello.store_addr.clone(),
+            nthreads: hello.nthreads.max(1),
+            functions: hello.functions.iter().cloned().collect(),
+            processing: Default::default(),
+            has: HashMap::new(),
+            nbytes: 0,
+            last_seen: now,
+        };
+        // Keys it already holds (it outlived a scheduler restart): keep those we track and
+        // still need, free the rest.
+        let mut stale = Vec::new();
+        for (key, nbytes) in &hello.held {
+            match self.tasks.get_mut(key) {
+                Some(t) if matches!(t.state, TaskState::Memory { .. }) => {
+                    if let TaskState::Memory { who_has } = &mut t.state {
+                        who_has.push(id);
+                    }
+                    worker.has.insert(key.clone(), *nbytes);
+                    worker.nbytes += nbytes;
+                }
+                _ => stale.push(key.clone()),
+            }
+        }
+        self.workers.insert(id, worker);
+        if !stale.is_empty() {
+            out.to_worker(id, ToWorker::Free(stale));
+        }
+        self.schedule_no_worker(out);
+        id
+    }
+
+    /// A worker left (disconnect, goodbye, or missed heartbeats): reschedule what it ran and
+    /// recompute what only it held and is still needed.
+    pub fn remove_worker(&mut self, id: WorkerId, out: &mut impl Outbox) {
+        let Some(worker) = self.workers.remove(&id) else {
+            return;
+        };
+        tracing::info!(worker = %id, name = %worker.name, "worker removed");
+        let mut lost = Vec::new();
+        for key in worker.has.keys() {
+            if let Some(t) = self.tasks.get_mut(key) {
+                if let TaskState::Memory { who_has } = &mut t.state {
+                    who_has.retain(|w| *w != id);
+                    if who_has.is_empty() {
+                        lost.push(key.clone());
+                    }
+                }
+            }
+        }
+        for key in &lost {
+            self.lose(key);
+        }
+        let mut running: Vec<Key> = worker.processing.into_iter().collect();
+        running.sort();
+        for key in running {
+            self.worker_died_running(&key, out);
+        }
+        self.after_loss(&lost, out);
+    }
+
+    /// A client connected.
+    pub fn add_client(&mut self, name: String, now: Instant) -> ClientId {
+        let id = ClientId(self.next_client);
+        self.next_client += 1;
+        self.clients.insert(
+            id,
+            Client {
+                name,
+                wants: Default::default(),
+                last_seen: now,
+            },
+        );
+        id
+    }
+
+    /// A client left: everything it wanted is released.
+    pub fn remove_client(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let Some(client) = self.clients.remove(&id) else {
+            return;
+        };
+        let keys: Vec<Key> = client.wants.into_iter().collect();
+        for key in keys {
+            self.unwant(id, &key, out);
+        }
+    }
+
+    /// A message from a client.
+    pub fn on_client_msg(
+        &mut self,
+        client: ClientId,
+        msg: FromClient,
+        now: Instant,
+        out: &mut impl Outbox,
+    ) {
+        match self.clients.get_mut(&client) {
+            Some(c) => c.last_seen = now,
+            None => return,
+        }
+        match msg {
+            FromClient::Submit(specs) => self.submit(client, specs, out),
+            FromClient::Release(keys) | FromClient::Cancel(keys) => {
+                for key in keys {
+                    if let Some(c) = self.clients.get_mut(&client) {
+                        c.wants.remove(&key);
+                    }
+                    self.unwant(client, &key, out);
+                }
+            }
+            FromClient::Scattered(msg) => self.scattered(client, msg, out),
+            FromClient::MissingData { key, worker } => {
+                self.missing_on(&key, worker, out);
+            }
+            FromClient::WhoHas { req, keys } => {
+                let answer = keys
+                    .into_iter()
+                    .map(|k| {
+                        let (holders, nbytes) = match self.tasks.get(&k) {
+                            Some(Task {
+                                state: TaskState::Memory { who_has },
+                                nbytes,
+                                ..
+                            }) => (who_has.clone(), *nbytes),
+                            _ => (Vec::new(), 0),
+                        };
+                        (k, holders, nbytes)
+                    })
+                    .collect();
+                out.to_client(client, ToClient::Reply { req, reply: Reply::WhoHas(answer) });
+            }
+            FromClient::Info { req } => {
+                let info = self.info();
+                out.to_client(client, ToClient::Reply { req, reply: Reply::Info(info) });
+            }
+            FromClient::Heartbeat => {}
+            FromClient::Goodbye => self.remove_client(client, out),
+        }
+    }
+
+    /// A message from a worker.
+    pub fn on_worker_msg(
+        &mut self,
+        worker: WorkerId,
+        msg: FromWorker,
+        now: Instant,
+        out: &mut impl Outbox,
+    ) {
+        match self.workers.get_mut(&worker) {
+            Some(w) => w.last_seen = now,
+            None => return,
+        }
+        match msg {
+            FromWorker::Finished {
+                key,
+                attempt,
+                nbytes,
+            } => self.finished(worker, key, attempt, nbytes, out),
+            FromWorker::Failed { attempt, error } => self.failed(worker, attempt, error, out),
+            FromWorker::MissingDeps {
+                key,
+                attempt,
+                missing,
+            } => {
+                for (dep, holder) in &missing {
+                    self.missing_on(dep, *holder, out);
+                }
+                self.retry_after_missing(worker, &key, attempt, out);
+            }
+            FromWorker::Heartbeat(_) => {}
+            FromWorker::Goodbye => self.remove_worker(worker, out),
+        }
+    }
+
+    /// Periodic check: removes workers and clients silent for longer than their TTL.
+    /// Returns the removed workers so the actor can drop their connections.
+    pub fn on_tick(&mut self, now: Instant, out: &mut impl Outbox) -> Vec<WorkerId> {
+        let ttl = self.config.worker_ttl;
+        let dead: Vec<WorkerId> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| now.saturating_duration_since(w.last_seen) > ttl)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &dead {
+            tracing::warn!(worker = %id, "no heartbeat within {:?}", ttl);
+            self.remove_worker(*id, out);
+        }
+        let cttl = self.config.client_ttl;
+        let gone: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > cttl)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            tracing::warn!(client = %id, "client silent for {:?}; releasing its keys", cttl);
+            self.remove_client(id, out);
+        }
+        dead
+    }
+
+    /// A snapshot of the cluster.
+    pub fn info(&self) -> ClusterInfo {
+        ClusterInfo {
+            scheduler: self.config.name.clone(),
+            workers: self
+                .workers
+                .iter()
+                .map(|(id, w)| WorkerInfo {
+                    id: *id,
+                    name: w.name.clone(),
+                    store_addr: w.store_addr.clone(),
+                    nthreads: w.nthreads,
+                    processing: w.processing.len() as u32,
+                    keys: w.has.len() as u64,
+                    nbytes: w.nbytes,
+                })
+                .collect(),
+            tasks: self.tasks.len() as u64,
+        }
+    }
+
+    fn submit(&mut self, client: ClientId, specs: Vec<TaskSpec>, out: &mut impl Outbox) {
+        let mut new_keys = Vec::with_capacity(specs.len());
+        for spec in specs {
+            if spec.wanted {
+                if let Some(c) = self.clients.get_mut(&client) {
+                    c.wants.insert(spec.key.clone());
+                }
+            }
+            if self.tasks.contains_key(&spec.key) {
+                if spec.wanted {
+                    self.want_existing(client, &spec.key, out);
+                }
+                continue;
+            }
+            let key = spec.key.clone();
+            self.insert_task(client, spec);
+            new_keys.push(key);
+        }
+        for key in &new_keys {
+            self.start_new(key, out);
+        }
+        // New tasks that nobody needs (no client, no pending dependent) are culled.
+        self.release_unneeded(new_keys.into_iter(), out);
+    }
+}

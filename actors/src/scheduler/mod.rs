@@ -1,0 +1,16 @@
+//! The scheduler: a pure state machine ([`core`]) with transitions in [`graph`], a placement
+//! policy behind a trait ([`policy`]), and the actor that feeds it from its ROUTER socket
+//! ([`actor`]).
+
+// pub mod actor;
+pub mod core;
+mod graph;
+pub mod invariants;
+pub mod policy;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+// pub use self::actor::{start_scheduler, SchedulerConfig, SchedulerHandle};
+pub use self::core::{Core, CoreConfig, Outbox};
+pub use self::state::TaskState;
