@@ -1,1 +1,36 @@
-//! rask
+//! # rask
+//!
+//! Dask's distributed computing model — a central scheduler, many workers, clients holding
+//! typed futures — as Rust actors talking over ZeroMQ.
+//!
+//! ```no_run
+//! use rask::builtins::inc;
+//! # fn main() -> anyhow::Result<()> {
+//! let client = rask::Client::local_blocking(2)?;          // scheduler + 2 workers in-process
+//! let futures = client.map(inc, (0..10i64).map(|i| (i,)))?;
+//! let total: i64 = client.gather_blocking(&futures)?.iter().sum();
+//! assert_eq!(total, 55);
+//! # Ok(()) }
+//! ```
+//!
+//! This crate is a thin facade over the member crates:
+//! [`protocol`] (wire messages), [`actors`] (scheduler, worker, data-store, client),
+//! [`collections`] (built-in functions and collections) and [`nodes`] (the command line).
+
+#![warn(missing_docs)]
+
+pub use rask_actors as actors;
+pub use rask_collections as collections;
+pub use rask_nodes as nodes;
+pub use rask_protocol as protocol;
+
+pub use rask_actors::client::{
+    as_completed, wait, Client, ClientConfig, Future, IntoArg, IntoArgs, Status, SubmitOptions,
+};
+pub use rask_actors::local::{LocalCluster, LocalConfig};
+pub use rask_actors::scheduler::{CoreConfig, SchedulerConfig};
+pub use rask_actors::task;
+pub use rask_actors::worker::{Registry, TaskFunction, WorkerConfig};
+pub use rask_actors::{Error, Result};
+pub use rask_collections::builtins;
+pub use rask_protocol::{Key, TaskError, TaskErrorKind, WorkerId, PROTOCOL_VERSION};

@@ -1,1 +1,56 @@
-//! placeholder
+//! The `rask` command line and the library functions behind it, so a user's crate can build
+//! its own worker binary (with its own task functions linked in) in a few lines:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     rask_nodes::worker_main()
+//! }
+//! ```
+//!
+//! - [`cli`]: the clap definitions of every command.
+//! - [`serve`]: running a scheduler, a worker or a whole local cluster until interrupted.
+//! - [`demo`]: a real computation on an in-process cluster.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod demo;
+pub mod serve;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Sets up logging from `RUST_LOG` (default `info`) on stderr.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `rask` binary: parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging();
+    report(cli::run(cli))
+}
+
+/// A worker binary: the same flags as `rask worker`, running every task function linked into
+/// the calling binary.
+pub fn worker_main() -> ExitCode {
+    let args = cli::WorkerCli::parse().args;
+    init_logging();
+    report(serve::worker(args))
+}

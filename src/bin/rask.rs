@@ -1,1 +1,5 @@
-fn main() {}
+//! The `rask` command: scheduler, worker, local cluster, demo.
+
+fn main() -> std::process::ExitCode {
+    rask::nodes::main()
+}

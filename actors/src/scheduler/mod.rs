@@ -2,7 +2,7 @@
 //! policy behind a trait ([`policy`]), and the actor that feeds it from its ROUTER socket
 //! ([`actor`]).
 
-// pub mod actor;
+pub mod actor;
 pub mod core;
 mod graph;
 pub mod invariants;
@@ -11,6 +11,6 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-// pub use self::actor::{start_scheduler, SchedulerConfig, SchedulerHandle};
+pub use self::actor::{start_scheduler, SchedulerConfig, SchedulerHandle};
 pub use self::core::{Core, CoreConfig, Outbox};
 pub use self::state::TaskState;

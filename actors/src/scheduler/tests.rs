@@ -84,12 +84,12 @@ impl Harness {
         self.core.add_client("c".into(), self.now)
     }
 
-    fn from_client(&mut self, c: ClientId, msg: FromClient) {
+    fn client_says(&mut self, c: ClientId, msg: FromClient) {
         self.core.on_client_msg(c, msg, self.now, &mut self.out);
         self.core.check_invariants();
     }
 
-    fn from_worker(&mut self, w: WorkerId, msg: FromWorker) {
+    fn worker_says(&mut self, w: WorkerId, msg: FromWorker) {
         self.core.on_worker_msg(w, msg, self.now, &mut self.out);
         self.core.check_invariants();
     }
@@ -117,7 +117,7 @@ impl Harness {
             }
             for (w, c) in batch {
                 n += 1;
-                self.from_worker(
+                self.worker_says(
                     w,
                     FromWorker::Finished {
                         key: c.key,
@@ -160,11 +160,11 @@ fn single_task_runs_notifies_and_is_forgotten_on_release() {
     let mut h = Harness::new();
     let w = h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     let computes = h.computes();
     assert_eq!(computes.len(), 1);
     assert_eq!(computes[0].0, w);
-    h.from_worker(
+    h.worker_says(
         w,
         FromWorker::Finished {
             key: k("a"),
@@ -173,7 +173,7 @@ fn single_task_runs_notifies_and_is_forgotten_on_release() {
         },
     );
     assert!(h.in_memory_for(c, "a"));
-    h.from_client(c, FromClient::Release(vec![k("a")]));
+    h.client_says(c, FromClient::Release(vec![k("a")]));
     assert_eq!(h.freed(), vec![k("a")]);
     assert_eq!(h.core.task_count(), 0);
 }
@@ -189,7 +189,7 @@ fn diamond_frees_intermediates_and_keeps_lineage() {
     h.worker(&["f"]);
     h.worker(&["f"]);
     let c = h.client();
-    h.from_client(
+    h.client_says(
         c,
         FromClient::Submit(vec![
             spec("a", "f", &[], false),
@@ -204,7 +204,7 @@ fn diamond_frees_intermediates_and_keeps_lineage() {
     freed.sort();
     assert_eq!(freed, vec![k("a"), k("b"), k("c")]);
     assert_eq!(h.core.task_state(&k("a")), Some(&TaskState::Released));
-    h.from_client(c, FromClient::Release(vec![k("d")]));
+    h.client_says(c, FromClient::Release(vec![k("d")]));
     assert_eq!(h.core.task_count(), 0);
 }
 
@@ -214,10 +214,10 @@ fn dependencies_prefer_the_worker_holding_the_input() {
     let w1 = h.worker(&["f"]);
     let _w2 = h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     let (wa, ca) = h.computes().remove(0);
-    h.from_worker(wa, FromWorker::Finished { key: k("a"), attempt: ca.attempt, nbytes: 1 << 20 });
-    h.from_client(c, FromClient::Submit(vec![spec("b", "f", &["a"], true)]));
+    h.worker_says(wa, FromWorker::Finished { key: k("a"), attempt: ca.attempt, nbytes: 1 << 20 });
+    h.client_says(c, FromClient::Submit(vec![spec("b", "f", &["a"], true)]));
     let (wb, cb) = h.computes().remove(0);
     assert_eq!(wb, wa);
     assert_eq!(cb.deps[0].holders[0].0, wa);
@@ -234,11 +234,11 @@ fn long_chain_completes_and_releases_behind_itself() {
         let prev = format!("t{}", i - 1);
         specs.push(spec(&format!("t{i}"), "f", &[prev.as_str()], i == 999));
     }
-    h.from_client(c, FromClient::Submit(specs));
+    h.client_says(c, FromClient::Submit(specs));
     assert_eq!(h.run_all(), 1000);
     assert!(h.in_memory_for(c, "t999"));
     assert_eq!(h.freed().len(), 999);
-    h.from_client(c, FromClient::Release(vec![k("t999")]));
+    h.client_says(c, FromClient::Release(vec![k("t999")]));
     assert_eq!(h.core.task_count(), 0);
 }
 
@@ -247,7 +247,7 @@ fn failure_errs_task_and_dependents_and_reaches_clients() {
     let mut h = Harness::new();
     let w = h.worker(&["f"]);
     let c = h.client();
-    h.from_client(
+    h.client_says(
         c,
         FromClient::Submit(vec![spec("a", "f", &[], true), spec("b", "f", &["a"], true)]),
     );
@@ -258,12 +258,12 @@ fn failure_errs_task_and_dependents_and_reaches_clients() {
         kind: TaskErrorKind::Failed,
         message: "bad input".into(),
     };
-    h.from_worker(w, FromWorker::Failed { attempt: ca.attempt, error: err.clone() });
+    h.worker_says(w, FromWorker::Failed { attempt: ca.attempt, error: err.clone() });
     assert_eq!(h.erred_for(c, "a"), Some(err));
     let eb = h.erred_for(c, "b").expect("dependent erred");
     assert_eq!(eb.kind, TaskErrorKind::DependencyFailed(k("a")));
     assert_eq!(eb.message, "bad input");
-    h.from_client(c, FromClient::Release(vec![k("a"), k("b")]));
+    h.client_says(c, FromClient::Release(vec![k("a"), k("b")]));
     assert_eq!(h.core.task_count(), 0);
 }
 
@@ -274,14 +274,14 @@ fn retries_rerun_a_failed_task() {
     let c = h.client();
     let mut s = spec("a", "f", &[], true);
     s.retries = 1;
-    h.from_client(c, FromClient::Submit(vec![s]));
+    h.client_says(c, FromClient::Submit(vec![s]));
     let (_, ca) = h.computes().remove(0);
     let err = TaskError { key: k("a"), function: "f".into(), kind: TaskErrorKind::Failed, message: "flaky".into() };
-    h.from_worker(w, FromWorker::Failed { attempt: ca.attempt, error: err });
+    h.worker_says(w, FromWorker::Failed { attempt: ca.attempt, error: err });
     let (_, again) = h.computes().remove(0);
     assert_eq!(again.attempt, Attempt(ca.attempt.0 + 1));
     assert!(h.erred_for(c, "a").is_none());
-    h.from_worker(w, FromWorker::Finished { key: k("a"), attempt: again.attempt, nbytes: 8 });
+    h.worker_says(w, FromWorker::Finished { key: k("a"), attempt: again.attempt, nbytes: 8 });
     assert!(h.in_memory_for(c, "a"));
 }
 
@@ -290,7 +290,7 @@ fn unknown_function_errs_immediately() {
     let mut h = Harness::new();
     h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "nope", &[], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "nope", &[], true)]));
     let e = h.erred_for(c, "a").expect("erred at once");
     assert_eq!(e.kind, TaskErrorKind::UnknownFunction);
     assert!(e.message.contains("nope"));
@@ -301,7 +301,7 @@ fn unknown_function_errs_immediately() {
 fn tasks_wait_for_a_first_worker() {
     let mut h = Harness::new();
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     assert_eq!(h.core.task_state(&k("a")), Some(&TaskState::NoWorker));
     h.worker(&["f"]);
     assert_eq!(h.run_all(), 1);
@@ -313,10 +313,10 @@ fn lost_worker_reschedules_running_and_recomputes_lost_results() {
     let mut h = Harness::new();
     let w1 = h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     h.run_all();
     let w2 = h.worker(&["f"]);
-    h.from_client(c, FromClient::Submit(vec![spec("b", "f", &["a"], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("b", "f", &["a"], true)]));
     let (wb, _) = h.computes().remove(0);
     assert_eq!(wb, w1, "b goes where a is");
     h.core.remove_worker(w1, &mut h.out);
@@ -326,12 +326,12 @@ fn lost_worker_reschedules_running_and_recomputes_lost_results() {
     assert_eq!(computes.len(), 1);
     assert_eq!(computes[0].1.key, k("a"));
     assert_eq!(computes[0].0, w2);
-    h.from_worker(w2, FromWorker::Finished { key: k("a"), attempt: computes[0].1.attempt, nbytes: 8 });
+    h.worker_says(w2, FromWorker::Finished { key: k("a"), attempt: computes[0].1.attempt, nbytes: 8 });
     let (wb, cb) = h.computes().remove(0);
     assert_eq!((wb, cb.key.clone()), (w2, k("b")));
     // A stale result from the dead worker's attempt is ignored.
-    h.from_worker(w1, FromWorker::Finished { key: k("b"), attempt: Attempt(1), nbytes: 8 });
-    h.from_worker(w2, FromWorker::Finished { key: k("b"), attempt: cb.attempt, nbytes: 8 });
+    h.worker_says(w1, FromWorker::Finished { key: k("b"), attempt: Attempt(1), nbytes: 8 });
+    h.worker_says(w2, FromWorker::Finished { key: k("b"), attempt: cb.attempt, nbytes: 8 });
     assert!(h.in_memory_for(c, "b"));
 }
 
@@ -340,7 +340,7 @@ fn task_that_kills_workers_is_erred_killed_worker() {
     let mut h = Harness::new(); // allowed_failures = 1
     let c = h.client();
     h.worker(&["f"]);
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     for _ in 0..2 {
         let (w, _) = h.computes().remove(0);
         h.worker(&["f"]);
@@ -358,7 +358,7 @@ fn silent_worker_is_removed_after_ttl() {
     h.now += Duration::from_secs(3);
     let w2 = h.worker(&["f"]);
     h.now += Duration::from_secs(3);
-    h.from_worker(w2, FromWorker::Heartbeat(Default::default()));
+    h.worker_says(w2, FromWorker::Heartbeat(Default::default()));
     let removed = h.core.on_tick(h.now, &mut h.out);
     assert_eq!(removed, vec![w1]);
     assert_eq!(h.core.worker_ids(), vec![w2]);
@@ -369,9 +369,9 @@ fn client_leaving_releases_its_keys() {
     let mut h = Harness::new();
     h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     h.run_all();
-    h.from_client(c, FromClient::Goodbye);
+    h.client_says(c, FromClient::Goodbye);
     assert_eq!(h.freed(), vec![k("a")]);
     assert_eq!(h.core.task_count(), 0);
 }
@@ -381,7 +381,7 @@ fn silent_client_is_released_after_ttl() {
     let mut h = Harness::new();
     h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     h.run_all();
     h.now += Duration::from_secs(21);
     h.core.on_tick(h.now, &mut h.out);
@@ -395,9 +395,9 @@ fn scattered_data_without_lineage_is_lost_data() {
     let w = h.worker(&["f"]);
     h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Scattered(ScatteredMsg { worker: w, keys: vec![(k("x"), 100)] }));
+    h.client_says(c, FromClient::Scattered(ScatteredMsg { worker: w, keys: vec![(k("x"), 100)] }));
     assert!(h.in_memory_for(c, "x"));
-    h.from_client(c, FromClient::Submit(vec![spec("y", "f", &["x"], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("y", "f", &["x"], true)]));
     let (wy, _) = h.computes().remove(0);
     assert_eq!(wy, w);
     h.core.remove_worker(w, &mut h.out);
@@ -414,11 +414,11 @@ fn missing_dependency_is_recomputed_then_task_reruns() {
     let mut h = Harness::new();
     let w1 = h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], false), spec("b", "f", &["a"], true)]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], false), spec("b", "f", &["a"], true)]));
     let (_, ca) = h.computes().remove(0);
-    h.from_worker(w1, FromWorker::Finished { key: k("a"), attempt: ca.attempt, nbytes: 8 });
+    h.worker_says(w1, FromWorker::Finished { key: k("a"), attempt: ca.attempt, nbytes: 8 });
     let (_, cb) = h.computes().remove(0);
-    h.from_worker(
+    h.worker_says(
         w1,
         FromWorker::MissingDeps { key: k("b"), attempt: cb.attempt, missing: vec![(k("a"), w1)] },
     );
@@ -432,14 +432,14 @@ fn resubmitting_a_known_key_shares_the_result() {
     h.worker(&["f"]);
     let c1 = h.client();
     let c2 = h.client();
-    h.from_client(c1, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c1, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     h.run_all();
-    h.from_client(c2, FromClient::Submit(vec![spec("a", "f", &[], true)]));
+    h.client_says(c2, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     assert!(h.computes().is_empty());
     assert!(h.in_memory_for(c2, "a"));
-    h.from_client(c1, FromClient::Release(vec![k("a")]));
+    h.client_says(c1, FromClient::Release(vec![k("a")]));
     assert!(h.freed().is_empty(), "c2 still wants it");
-    h.from_client(c2, FromClient::Release(vec![k("a")]));
+    h.client_says(c2, FromClient::Release(vec![k("a")]));
     assert_eq!(h.freed(), vec![k("a")]);
 }
 
@@ -448,8 +448,8 @@ fn releasing_before_completion_cancels_the_work() {
     let mut h = Harness::new();
     h.worker(&["f"]);
     let c = h.client();
-    h.from_client(c, FromClient::Submit(vec![spec("a", "f", &[], false), spec("b", "f", &["a"], true)]));
-    h.from_client(c, FromClient::Release(vec![k("b")]));
+    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], false), spec("b", "f", &["a"], true)]));
+    h.client_says(c, FromClient::Release(vec![k("b")]));
     assert!(h.out.workers.iter().any(|(_, m)| matches!(m, ToWorker::Cancel { .. })));
     assert_eq!(h.core.task_count(), 0);
 }

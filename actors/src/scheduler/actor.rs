@@ -1,0 +1,253 @@
+//! The scheduler actor: owns the ROUTER bridge, decodes messages, calls the pure [`Core`], and
+//! flushes its outbox as one batch per peer.
+
+use super::core::{Core, CoreConfig, Outbox};
+use crate::transport::router::{bind_router, RouterEvent, RouterSender};
+use crate::Result;
+use actix::prelude::*;
+use bytes::Bytes;
+use rask_protocol::{
+    decode_batch, encode_batch, ClientId, FromClient, FromWorker, Hello, HelloReply,
+    ProtocolError, Role, ToClient, ToWorker, Welcome, WorkerId, PROTOCOL_VERSION,
+};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How a scheduler is set up.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Where to bind, `tcp://host:port` (port 0 for any).
+    pub listen: String,
+    /// How often workers and clients heartbeat.
+    pub heartbeat: Duration,
+    /// The core's tunables (TTLs, allowed failures).
+    pub core: CoreConfig,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            listen: "tcp://0.0.0.0:8786".into(),
+            heartbeat: Duration::from_millis(500),
+            core: CoreConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Peer {
+    Worker(WorkerId),
+    Client(ClientId),
+}
+
+/// Messages produced while handling one event, grouped by destination.
+#[derive(Default)]
+struct Pending {
+    workers: HashMap<WorkerId, Vec<ToWorker>>,
+    clients: HashMap<ClientId, Vec<ToClient>>,
+}
+
+impl Outbox for Pending {
+    fn to_worker(&mut self, worker: WorkerId, msg: ToWorker) {
+        self.workers.entry(worker).or_default().push(msg);
+    }
+    fn to_client(&mut self, client: ClientId, msg: ToClient) {
+        self.clients.entry(client).or_default().push(msg);
+    }
+}
+
+/// The scheduler actor.
+pub struct SchedulerActor {
+    core: Core,
+    heartbeat: Duration,
+    sender: RouterSender,
+    peers: HashMap<Bytes, Peer>,
+    worker_peers: HashMap<WorkerId, Bytes>,
+    client_peers: HashMap<ClientId, Bytes>,
+    out: Pending,
+}
+
+/// A running scheduler: its actor and the endpoint it listens on.
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    /// The actor.
+    pub addr: Addr<SchedulerActor>,
+    /// The bound endpoint, e.g. `tcp://127.0.0.1:8786`.
+    pub endpoint: String,
+}
+
+/// Binds the scheduler's ROUTER and starts the actor on the current actix arbiter.
+pub async fn start_scheduler(config: SchedulerConfig) -> Result<SchedulerHandle> {
+    let listen = crate::transport::normalize_addr(&config.listen);
+    let bound = bind_router(&listen).await?;
+    let endpoint = bound.endpoint.clone();
+    tracing::info!(%endpoint, "scheduler listening");
+    let addr = SchedulerActor::create(move |ctx| {
+        ctx.add_stream(bound.events);
+        let tick = config.heartbeat.min(Duration::from_millis(250));
+        ctx.run_interval(tick, |s, _| s.tick());
+        SchedulerActor {
+            core: Core::new(config.core),
+            heartbeat: config.heartbeat,
+            sender: bound.sender,
+            peers: HashMap::new(),
+            worker_peers: HashMap::new(),
+            client_peers: HashMap::new(),
+            out: Pending::default(),
+        }
+    });
+    Ok(SchedulerHandle { addr, endpoint })
+}
+
+impl Actor for SchedulerActor {
+    type Context = Context<Self>;
+}
+
+impl SchedulerActor {
+    fn tick(&mut self) {
+        for id in self.core.on_tick(Instant::now(), &mut self.out) {
+            if let Some(peer) = self.worker_peers.remove(&id) {
+                self.peers.remove(&peer);
+            }
+        }
+        self.flush();
+    }
+
+    fn reply(&self, peer: Bytes, reply: HelloReply) {
+        if let Ok(bytes) = reply.encode() {
+            self.sender.send(peer, vec![bytes]);
+        }
+    }
+
+    fn handshake(&mut self, peer: Bytes, frames: &[Bytes]) {
+        let Some(first) = frames.first() else { return };
+        let hello = match Hello::decode(first) {
+            Ok(h) => h,
+            Err(ProtocolError::VersionMismatch { theirs, .. }) => {
+                tracing::warn!("refused a peer speaking protocol version {theirs}");
+                let text = format!(
+                    "protocol version mismatch: the scheduler speaks version {PROTOCOL_VERSION}, \
+                     the connecting side speaks version {theirs}"
+                );
+                self.reply(peer, HelloReply::Refused(text));
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("refused a peer that did not open with a rask handshake: {e}");
+                self.reply(peer, HelloReply::Refused(e.to_string()));
+                return;
+            }
+        };
+        let now = Instant::now();
+        let welcome = |id: u32, name: String, hb: Duration| {
+            HelloReply::Welcome(Welcome {
+                id,
+                heartbeat_ms: hb.as_millis() as u32,
+                name,
+            })
+        };
+        let name = self.core.config().name.clone();
+        match (hello.role, &hello.worker) {
+            (Role::Worker, Some(w)) => {
+                let id = self.core.add_worker(hello.name.clone(), w, now, &mut self.out);
+                tracing::info!(worker = %id, name = %hello.name, store = %w.store_addr, "worker joined");
+                self.peers.insert(peer.clone(), Peer::Worker(id));
+                self.worker_peers.insert(id, peer.clone());
+                self.reply(peer, welcome(id.0, name, self.heartbeat));
+            }
+            (Role::Client, _) => {
+                let id = self.core.add_client(hello.name.clone(), now);
+                tracing::info!(client = %id, name = %hello.name, "client connected");
+                self.peers.insert(peer.clone(), Peer::Client(id));
+                self.client_peers.insert(id, peer.clone());
+                self.reply(peer, welcome(id.0, name, self.heartbeat));
+            }
+            (role, _) => self.reply(
+                peer,
+                HelloReply::Refused(format!("the scheduler does not accept a {role:?} connection")),
+            ),
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        for (id, msgs) in self.out.workers.drain() {
+            let Some(peer) = self.worker_peers.get(&id) else { continue };
+            match encode_batch(&msgs, vec![]) {
+                Ok(frames) => self.sender.send(peer.clone(), frames),
+                Err(e) => tracing::error!("cannot encode messages for worker {id}: {e}"),
+            }
+        }
+        for (id, msgs) in self.out.clients.drain() {
+            let Some(peer) = self.client_peers.get(&id) else { continue };
+            match encode_batch(&msgs, vec![]) {
+                Ok(frames) => self.sender.send(peer.clone(), frames),
+                Err(e) => tracing::error!("cannot encode messages for client {id}: {e}"),
+            }
+        }
+    }
+
+    fn disconnected(&mut self, peer: &Bytes) {
+        match self.peers.remove(peer) {
+            Some(Peer::Worker(id)) => {
+                tracing::warn!(worker = %id, "worker connection closed");
+                self.worker_peers.remove(&id);
+                self.core.remove_worker(id, &mut self.out);
+            }
+            Some(Peer::Client(id)) => {
+                tracing::info!(client = %id, "client connection closed");
+                self.client_peers.remove(&id);
+                self.core.remove_client(id, &mut self.out);
+            }
+            None => {}
+        }
+    }
+}
+
+impl StreamHandler<RouterEvent> for SchedulerActor {
+    fn handle(&mut self, event: RouterEvent, _ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        match event {
+            RouterEvent::Message { peer, frames } => match self.peers.get(&peer).copied() {
+                None => self.handshake(peer, &frames),
+                Some(Peer::Worker(id)) => match decode_batch::<FromWorker>(frames) {
+                    Ok(batch) => {
+                        for msg in batch.messages {
+                            self.core.on_worker_msg(id, msg, now, &mut self.out);
+                        }
+                    }
+                    Err(e) => tracing::warn!(worker = %id, "dropping malformed message: {e}"),
+                },
+                Some(Peer::Client(id)) => match decode_batch::<FromClient>(frames) {
+                    Ok(batch) => {
+                        for msg in batch.messages {
+                            self.core.on_client_msg(id, msg, now, &mut self.out);
+                        }
+                    }
+                    Err(e) => tracing::warn!(client = %id, "dropping malformed message: {e}"),
+                },
+            },
+            RouterEvent::Disconnected(peer) => self.disconnected(&peer),
+        }
+        // Workers removed by a Goodbye lose their routing entry too.
+        let known: Vec<WorkerId> = self.core.worker_ids();
+        if known.len() != self.worker_peers.len() {
+            let gone: Vec<WorkerId> = self
+                .worker_peers
+                .keys()
+                .filter(|id| !known.contains(id))
+                .copied()
+                .collect();
+            for id in gone {
+                if let Some(peer) = self.worker_peers.remove(&id) {
+                    self.peers.remove(&peer);
+                }
+            }
+        }
+        self.flush();
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,460 @@
+//! The worker actor: registers with the scheduler, receives tasks, runs them on the compute
+//! pool, keeps results in its data-store, heartbeats, and reconnects with backoff when the
+//! scheduler goes away.
+
+use super::fetch::gather_args;
+use super::pool::{ComputePool, Job};
+use super::registry::Registry;
+use crate::datastore::{self, DataStore, Free, Held, Put, Stats};
+use crate::transport::dealer::{self, DealerEvent, DealerSender};
+use crate::transport::store_client::StorePool;
+use crate::{Error, Result};
+use actix::prelude::*;
+use bytes::Bytes;
+use rask_protocol::{
+    decode_batch, encode_batch, Attempt, ComputeMsg, FromWorker, Hello, Key, Role, TaskError,
+    TaskErrorKind, ToWorker, WorkerHeartbeat, WorkerHello, WorkerId,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a worker is set up.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Scheduler address, `tcp://host:port`.
+    pub scheduler: String,
+    /// Worker name (defaults to the data-store address).
+    pub name: Option<String>,
+    /// Compute threads.
+    pub nthreads: usize,
+    /// Where the data-store binds, `tcp://host:port` (port 0 for any).
+    pub listen: String,
+    /// Host to advertise for the data-store when `listen` is a wildcard address.
+    pub contact_host: Option<String>,
+    /// How long the first connection to the scheduler may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            scheduler: "tcp://127.0.0.1:8786".into(),
+            name: None,
+            nthreads: 1,
+            listen: "tcp://127.0.0.1:0".into(),
+            contact_host: None,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The worker actor.
+pub struct Worker {
+    config: WorkerConfig,
+    name: String,
+    id: Option<WorkerId>,
+    scheduler: Option<DealerSender>,
+    store: Addr<DataStore>,
+    store_addr: String,
+    pool: Arc<ComputePool>,
+    peers: StorePool,
+    /// Attempts assigned and not finished: attempt and function name.
+    running: HashMap<Key, (Attempt, String)>,
+    outbox: Vec<FromWorker>,
+    heartbeat: Duration,
+    heartbeat_handle: Option<SpawnHandle>,
+}
+
+impl Actor for Worker {
+    type Context = Context<Self>;
+
+    fn stopping(&mut self, _ctx: &mut Context<Self>) -> Running {
+        self.outbox.push(FromWorker::Goodbye);
+        self.flush();
+        Running::Stop
+    }
+}
+
+/// The outcome of one attempt, from the compute pool.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct JobDone {
+    key: Key,
+    attempt: Attempt,
+    result: super::registry::InvokeResult,
+}
+
+/// Dependencies could not be fetched.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct DepsMissing {
+    key: Key,
+    attempt: Attempt,
+    missing: Vec<(Key, WorkerId)>,
+}
+
+/// A fresh scheduler connection after a reconnect.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Reconnected(dealer::Connection);
+
+/// Ask the worker for its id and data-store address.
+#[derive(Message)]
+#[rtype(result = "(Option<WorkerId>, String)")]
+pub struct Describe;
+
+fn worker_hello(name: &str, store_addr: &str, nthreads: usize, held: Vec<(Key, u64)>) -> Result<Bytes> {
+    let reg = Registry::global();
+    Ok(Hello {
+        role: Role::Worker,
+        name: name.to_string(),
+        registry_hash: reg.hash(),
+        worker: Some(WorkerHello {
+            store_addr: store_addr.to_string(),
+            nthreads: nthreads as u32,
+            functions: reg.names(),
+            held,
+        }),
+    }
+    .encode()?)
+}
+
+/// Connects to the scheduler, retrying with backoff until `deadline` passes.
+async fn connect_with_backoff(
+    addr: &str,
+    hello: impl Fn() -> futures::future::BoxFuture<'static, Result<Bytes>>,
+    deadline: Option<Duration>,
+) -> Result<dealer::Connection> {
+    let start = std::time::Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let attempt_timeout = Duration::from_secs(2);
+        match dealer::connect(addr, hello().await?, Some(attempt_timeout)).await {
+            Ok(c) => return Ok(c),
+            Err(e @ Error::Protocol(_)) => return Err(e),
+            Err(e) => {
+                if deadline.is_some_and(|d| start.elapsed() + delay > d) {
+                    return Err(e);
+                }
+                tracing::debug!("scheduler at {addr} not reachable yet: {e}");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Picks the address peers should use to reach a data-store bound at `endpoint`.
+fn advertised(endpoint: &str, contact_host: Option<&str>, scheduler: &str) -> String {
+    let port = endpoint.rsplit(':').next().unwrap_or("0");
+    let host = endpoint
+        .trim_start_matches("tcp://")
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_string())
+        .unwrap_or_default();
+    let host = match contact_host {
+        Some(h) => h.to_string(),
+        None if host == "0.0.0.0" || host == "[::]" || host.is_empty() => local_ip_towards(scheduler)
+            .unwrap_or_else(|| "127.0.0.1".to_string()),
+        None => host,
+    };
+    format!("tcp://{host}:{port}")
+}
+
+/// The local IP the OS would use to reach the scheduler (no packet is sent).
+fn local_ip_towards(scheduler: &str) -> Option<String> {
+    let target = scheduler.trim_start_matches("tcp://");
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    sock.connect(target).ok()?;
+    Some(sock.local_addr().ok()?.ip().to_string())
+}
+
+impl Worker {
+    /// Starts a data-store and a worker on the current actix arbiter and registers with the
+    /// scheduler. Fails when the scheduler cannot be reached within the connect timeout.
+    pub async fn start(config: WorkerConfig) -> Result<Addr<Worker>> {
+        let scheduler_addr = crate::transport::normalize_addr(&config.scheduler);
+        let listen = crate::transport::normalize_addr(&config.listen);
+        let provisional = config.name.clone().unwrap_or_else(|| "worker".into());
+        let (store, endpoint) = DataStore::start(provisional, &listen).await?;
+        let store_addr = advertised(&endpoint, config.contact_host.as_deref(), &scheduler_addr);
+        let name = config.name.clone().unwrap_or_else(|| store_addr.clone());
+        let pool = Arc::new(
+            ComputePool::new(&name, config.nthreads).map_err(|e| Error::Config(format!("cannot start compute threads: {e}")))?,
+        );
+        let (n, sa, threads) = (name.clone(), store_addr.clone(), config.nthreads);
+        let conn = connect_with_backoff(
+            &scheduler_addr,
+            move || {
+                let hello = worker_hello(&n, &sa, threads, vec![]);
+                Box::pin(async move { hello })
+            },
+            Some(config.connect_timeout),
+        )
+        .await?;
+        let id = WorkerId(conn.welcome.id);
+        let heartbeat = Duration::from_millis(conn.welcome.heartbeat_ms.max(10) as u64);
+        tracing::info!(worker = %id, %name, store = %store_addr, scheduler = %scheduler_addr, "worker registered");
+        let peers = StorePool::new(name.clone());
+        Ok(Worker::create(move |ctx| {
+            ctx.add_stream(conn.events);
+            let mut w = Worker {
+                config: WorkerConfig {
+                    scheduler: scheduler_addr,
+                    ..config
+                },
+                name,
+                id: Some(id),
+                scheduler: Some(conn.sender),
+                store,
+                store_addr,
+                pool,
+                peers,
+                running: HashMap::new(),
+                outbox: Vec::new(),
+                heartbeat,
+                heartbeat_handle: None,
+            };
+            w.start_heartbeat(ctx);
+            w
+        }))
+    }
+
+    fn start_heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.heartbeat_handle.take() {
+            ctx.cancel_future(h);
+        }
+        self.heartbeat_handle = Some(ctx.run_interval(self.heartbeat, |w, ctx| {
+            let executing = w.pool.executing() as u32;
+            w.store
+                .send(Stats)
+                .into_actor(w)
+                .map(move |stats, w, _| {
+                    let (keys, nbytes) = stats.unwrap_or((0, 0));
+                    w.outbox.push(FromWorker::Heartbeat(WorkerHeartbeat {
+                        keys,
+                        nbytes,
+                        executing,
+                    }));
+                    w.flush();
+                })
+                .wait(ctx);
+        }));
+    }
+
+    fn flush(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let Some(sched) = &self.scheduler else { return };
+        match encode_batch(&self.outbox, vec![]) {
+            Ok(frames) => {
+                if sched.send(frames) {
+                    self.outbox.clear();
+                }
+            }
+            Err(e) => {
+                tracing::error!("cannot encode worker messages: {e}");
+                self.outbox.clear();
+            }
+        }
+    }
+
+    fn on_message(&mut self, msg: ToWorker, ctx: &mut Context<Self>) {
+        match msg {
+            ToWorker::Compute(task) => self.compute(task, ctx),
+            ToWorker::Free(keys) => self.store.do_send(Free(keys)),
+            ToWorker::Cancel { key, attempt } => {
+                if self.running.get(&key).is_some_and(|(a, _)| *a == attempt) {
+                    self.running.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn compute(&mut self, task: ComputeMsg, ctx: &mut Context<Self>) {
+        let Some(entry) = Registry::global().get(&task.function) else {
+            self.outbox.push(FromWorker::Failed {
+                attempt: task.attempt,
+                error: TaskError {
+                    key: task.key.clone(),
+                    function: task.function.clone(),
+                    kind: TaskErrorKind::UnknownFunction,
+                    message: format!("worker {} does not know the function '{}'", self.name, task.function),
+                },
+            });
+            return;
+        };
+        self.running
+            .insert(task.key.clone(), (task.attempt, task.function.clone()));
+        let me = ctx.address();
+        let pool = self.pool.clone();
+        let (store, peers, id) = (self.store.clone(), self.peers.clone(), self.id);
+        let key = task.key.clone();
+        let attempt = task.attempt;
+        let priority = task.priority;
+        let job = move |args: Vec<Bytes>| {
+            let me = me.clone();
+            Job {
+                priority,
+                entry,
+                args,
+                done: Box::new(move |result| {
+                    me.do_send(JobDone {
+                        key,
+                        attempt,
+                        result,
+                    })
+                }),
+            }
+        };
+        if task.deps.is_empty() {
+            let args = task
+                .args
+                .into_iter()
+                .filter_map(|a| match a {
+                    rask_protocol::Arg::Value(b) => Some(b),
+                    rask_protocol::Arg::Key(_) => None,
+                })
+                .collect();
+            pool.submit(job(args));
+            return;
+        }
+        let me = ctx.address();
+        actix::spawn(async move {
+            match gather_args(&task, &store, &peers, id).await {
+                Ok(args) => pool.submit(job(args)),
+                Err(missing) => me.do_send(DepsMissing {
+                    key: task.key,
+                    attempt: task.attempt,
+                    missing,
+                }),
+            }
+        });
+    }
+
+    fn reconnect(&mut self, ctx: &mut Context<Self>) {
+        let addr = self.config.scheduler.clone();
+        let (store, name, store_addr, threads) = (
+            self.store.clone(),
+            self.name.clone(),
+            self.store_addr.clone(),
+            self.config.nthreads,
+        );
+        let me = ctx.address();
+        actix::spawn(async move {
+            let hello = move || {
+                let (store, name, store_addr) = (store.clone(), name.clone(), store_addr.clone());
+                Box::pin(async move {
+                    let held = store.send(Held).await.map_err(datastore::mailbox_error)?;
+                    worker_hello(&name, &store_addr, threads, held)
+                }) as futures::future::BoxFuture<'static, Result<Bytes>>
+            };
+            match connect_with_backoff(&addr, hello, None).await {
+                Ok(conn) => me.do_send(Reconnected(conn)),
+                Err(e) => tracing::error!("cannot re-register with the scheduler: {e}"),
+            }
+        });
+    }
+}
+
+impl StreamHandler<DealerEvent> for Worker {
+    fn handle(&mut self, event: DealerEvent, ctx: &mut Context<Self>) {
+        match event {
+            DealerEvent::Message(frames) => match decode_batch::<ToWorker>(frames) {
+                Ok(batch) => {
+                    for msg in batch.messages {
+                        self.on_message(msg, ctx);
+                    }
+                    self.flush();
+                }
+                Err(e) => tracing::warn!("dropping malformed message from the scheduler: {e}"),
+            },
+            DealerEvent::Disconnected => {
+                if self.scheduler.take().is_some() {
+                    tracing::warn!(worker = %self.name, "lost the scheduler; reconnecting");
+                    self.running.clear();
+                    self.reconnect(ctx);
+                }
+            }
+        }
+    }
+
+    fn finished(&mut self, _ctx: &mut Context<Self>) {
+        // A stream ends after its Disconnected event; reconnection adds a new one.
+    }
+}
+
+impl Handler<JobDone> for Worker {
+    type Result = ();
+    fn handle(&mut self, msg: JobDone, _ctx: &mut Context<Self>) {
+        let Some((attempt, function)) = self.running.get(&msg.key).cloned() else {
+            return;
+        };
+        if attempt != msg.attempt {
+            return;
+        }
+        self.running.remove(&msg.key);
+        match msg.result {
+            Ok(value) => {
+                let nbytes = value.len() as u64;
+                self.store.do_send(Put {
+                    key: msg.key.clone(),
+                    value,
+                });
+                self.outbox.push(FromWorker::Finished {
+                    key: msg.key,
+                    attempt,
+                    nbytes,
+                });
+            }
+            Err((kind, message)) => self.outbox.push(FromWorker::Failed {
+                attempt,
+                error: TaskError {
+                    key: msg.key,
+                    function,
+                    kind,
+                    message,
+                },
+            }),
+        }
+        self.flush();
+    }
+}
+
+impl Handler<DepsMissing> for Worker {
+    type Result = ();
+    fn handle(&mut self, msg: DepsMissing, _ctx: &mut Context<Self>) {
+        if self.running.get(&msg.key).is_some_and(|(a, _)| *a == msg.attempt) {
+            self.running.remove(&msg.key);
+            self.outbox.push(FromWorker::MissingDeps {
+                key: msg.key,
+                attempt: msg.attempt,
+                missing: msg.missing,
+            });
+            self.flush();
+        }
+    }
+}
+
+impl Handler<Reconnected> for Worker {
+    type Result = ();
+    fn handle(&mut self, msg: Reconnected, ctx: &mut Context<Self>) {
+        let conn = msg.0;
+        self.id = Some(WorkerId(conn.welcome.id));
+        self.heartbeat = Duration::from_millis(conn.welcome.heartbeat_ms.max(10) as u64);
+        tracing::info!(worker = %self.name, id = conn.welcome.id, "re-registered with the scheduler");
+        ctx.add_stream(conn.events);
+        self.scheduler = Some(conn.sender);
+        self.start_heartbeat(ctx);
+        self.flush();
+    }
+}
+
+impl Handler<Describe> for Worker {
+    type Result = MessageResult<Describe>;
+    fn handle(&mut self, _msg: Describe, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.id, self.store_addr.clone()))
+    }
+}

@@ -1,0 +1,11 @@
+//! The worker: the actor that takes tasks from the scheduler ([`actor`]), fetches their
+//! dependencies ([`fetch`]), runs them on the compute pool ([`pool`]) and stores results in its
+//! data-store; and the registry of named task functions ([`registry`]).
+
+pub mod actor;
+pub mod fetch;
+pub mod pool;
+pub mod registry;
+
+pub use actor::{Worker, WorkerConfig};
+pub use registry::{Registry, TaskFunction};

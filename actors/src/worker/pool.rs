@@ -1,0 +1,144 @@
+//! The compute pool: `nthreads` OS threads running task functions, highest priority first,
+//! never on an actor's thread. Panics inside a task are caught and reported as failures.
+
+use super::registry::{InvokeResult, TaskEntry};
+use bytes::Bytes;
+use rask_protocol::TaskErrorKind;
+use std::collections::BinaryHeap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// A job: run `entry` on `args`, then hand the result to `done`.
+pub struct Job {
+    /// Higher runs first.
+    pub priority: i32,
+    /// Function to run.
+    pub entry: &'static TaskEntry,
+    /// Encoded arguments.
+    pub args: Vec<Bytes>,
+    /// Called on the pool thread with the outcome.
+    pub done: Box<dyn FnOnce(InvokeResult) + Send>,
+}
+
+struct Queued {
+    priority: i32,
+    seq: u64,
+    job: Job,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.priority, self.seq) == (other.priority, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Highest priority first, then first come first served.
+        self.priority
+            .cmp(&other.priority)
+            .then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<(BinaryHeap<Queued>, u64, bool)>,
+    ready: Condvar,
+    executing: AtomicUsize,
+}
+
+/// A fixed pool of compute threads.
+pub struct ComputePool {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ComputePool {
+    /// Starts `nthreads` threads named after `name`.
+    pub fn new(name: &str, nthreads: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let mut threads = Vec::new();
+        for i in 0..nthreads.max(1) {
+            let shared = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("{name}-compute-{i}"))
+                    .spawn(move || run(&shared))?,
+            );
+        }
+        Ok(ComputePool { shared, threads })
+    }
+
+    /// Queues a job.
+    pub fn submit(&self, job: Job) {
+        let mut q = self.shared.queue.lock().expect("pool lock");
+        q.1 += 1;
+        let seq = q.1;
+        q.0.push(Queued {
+            priority: job.priority,
+            seq,
+            job,
+        });
+        drop(q);
+        self.shared.ready.notify_one();
+    }
+
+    /// Jobs running right now.
+    pub fn executing(&self) -> usize {
+        self.shared.executing.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for ComputePool {
+    fn drop(&mut self) {
+        self.shared.queue.lock().expect("pool lock").2 = true;
+        self.shared.ready.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(shared: &Shared) {
+    loop {
+        let job = {
+            let mut q = shared.queue.lock().expect("pool lock");
+            loop {
+                if q.2 {
+                    return;
+                }
+                if let Some(item) = q.0.pop() {
+                    break item.job;
+                }
+                q = shared.ready.wait(q).expect("pool lock");
+            }
+        };
+        shared.executing.fetch_add(1, Ordering::Relaxed);
+        let Job {
+            entry, args, done, ..
+        } = job;
+        let result = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args)))
+            .unwrap_or_else(|panic| Err((TaskErrorKind::Panicked, panic_message(&panic))));
+        shared.executing.fetch_sub(1, Ordering::Relaxed);
+        done(result);
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
