@@ -109,6 +109,7 @@ mod tests {
                 priority: 0,
                 retries: 1,
                 wanted: true,
+                workers: vec![],
             }]),
             FromClient::Release(vec![Key::new("a")]),
             FromClient::WhoHas {

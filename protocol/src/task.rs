@@ -30,6 +30,8 @@ pub struct TaskSpec {
     /// Whether the submitting client holds a future for this key (intermediate graph tasks are
     /// not wanted by themselves and are freed once their dependents are done).
     pub wanted: bool,
+    /// Restrict the task to workers with these names or data-store addresses (empty: any).
+    pub workers: Vec<String>,
 }
 
 impl TaskSpec {

@@ -54,6 +54,8 @@ pub struct SubmitOptions {
     pub retries: u32,
     /// An explicit key instead of the deterministic one.
     pub key: Option<String>,
+    /// Run only on these workers (names or data-store addresses), like Dask's `workers=`.
+    pub workers: Vec<String>,
     /// `true` gives every call a fresh key (for impure functions); by default identical calls
     /// share one key and one result, like Dask's `pure=True`.
     pub impure: bool,
@@ -188,6 +190,7 @@ impl Client {
             priority: opts.priority,
             retries: opts.retries,
             wanted: true,
+            workers: opts.workers.clone(),
         })
     }
 

@@ -36,6 +36,7 @@ impl Core {
             priority: spec.priority,
             nbytes: 0,
             suspicious: 0,
+            restrict: spec.workers,
         };
         self.tasks.insert(spec.key, task);
     }
@@ -185,12 +186,16 @@ impl Core {
         let choice = self.policy.choose(
             &Candidate {
                 function: &function,
+                restrict: &t.restrict,
                 inputs,
             },
             &self.workers,
         );
         let Some(worker) = choice else {
             if self.workers.is_empty() {
+                self.tasks.get_mut(key).expect("present").state = TaskState::NoWorker;
+            } else if !t.restrict.is_empty() {
+                // Its workers may join later (Dask keeps such tasks waiting too).
                 self.tasks.get_mut(key).expect("present").state = TaskState::NoWorker;
             } else {
                 let error = self.unknown_function(key, &function);
@@ -505,6 +510,7 @@ impl Core {
                 priority: 0,
                 nbytes,
                 suspicious: 0,
+                restrict: Vec::new(),
             });
             if !t.wanted_by.contains(&client) {
                 t.wanted_by.push(client);

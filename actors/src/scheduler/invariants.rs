@@ -54,7 +54,10 @@ impl Core {
                         t.state.name()
                     );
                 }
-                TaskState::NoWorker => assert!(self.workers.is_empty(), "{key} parked with workers present"),
+                TaskState::NoWorker => assert!(
+                    self.workers.is_empty() || !t.restrict.is_empty(),
+                    "{key} parked with workers present"
+                ),
             }
             for c in &t.wanted_by {
                 let client = self.clients.get(c).unwrap_or_else(|| panic!("{key} wanted by gone client {c}"));

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 pub struct Candidate<'a> {
     /// The function it runs (only workers that know it may be chosen).
     pub function: &'a str,
+    /// Names or data-store addresses of the only workers allowed (empty: any).
+    pub restrict: &'a [String],
     /// For each dependency in memory: its size and holders.
     pub inputs: Vec<(u64, &'a [WorkerId])>,
 }
@@ -33,6 +35,11 @@ impl Placement for LocalityThenOccupancy {
         let mut best: Option<(u64, f64, WorkerId)> = None;
         for (&id, w) in workers {
             if !w.functions.contains(task.function) {
+                continue;
+            }
+            if !task.restrict.is_empty()
+                && !task.restrict.iter().any(|r| *r == w.name || *r == w.store_addr)
+            {
                 continue;
             }
             let local: u64 = task
@@ -85,18 +92,29 @@ mod tests {
         let holders = [WorkerId(2)];
         let t = Candidate {
             function: "f",
+            restrict: &[],
             inputs: vec![(100, &holders)],
         };
         assert_eq!(p.choose(&t, &ws), Some(WorkerId(2)));
         let t = Candidate {
             function: "f",
+            restrict: &[],
             inputs: vec![],
         };
         assert_eq!(p.choose(&t, &ws), Some(WorkerId(1)));
         let t = Candidate {
             function: "h",
+            restrict: &[],
             inputs: vec![],
         };
         assert_eq!(p.choose(&t, &ws), None);
+        let only = ["w3".to_string()];
+        ws.get_mut(&WorkerId(2)).unwrap().name = "w3".into();
+        let t = Candidate {
+            function: "f",
+            restrict: &only,
+            inputs: vec![],
+        };
+        assert_eq!(p.choose(&t, &ws), Some(WorkerId(2)));
     }
 }

@@ -78,6 +78,8 @@ pub struct Task {
     pub nbytes: u64,
     /// How many workers died while running it.
     pub suspicious: u32,
+    /// Names or addresses of the only workers allowed to run it (empty: any).
+    pub restrict: Vec<String>,
 }
 
 impl Task {

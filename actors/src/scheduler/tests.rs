@@ -51,6 +51,7 @@ fn spec(key: &str, function: &str, deps: &[&str], wanted: bool) -> TaskSpec {
         priority: 0,
         retries: 0,
         wanted,
+        workers: vec![],
     }
 }
 

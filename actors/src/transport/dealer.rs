@@ -100,7 +100,9 @@ pub async fn connect(addr: &str, hello: Bytes, timeout: Option<Duration>) -> Res
                     }
                 }
                 Err(_) => {
+                    // Exactly one Disconnected, then the channel closes for every sender.
                     let _ = inbound.unbounded_send(DealerEvent::Disconnected);
+                    inbound.close_channel();
                     break;
                 }
             }

@@ -1,0 +1,94 @@
+//! Starting real `rask` processes on loopback for tests, and cleaning them up.
+
+use anyhow::{anyhow, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A child process killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    /// Starts `rask` with `args`.
+    pub fn rask(name: &str, args: &[&str]) -> Result<Proc> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
+            .args(args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start rask {args:?}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Proc {
+            child,
+            name: name.to_string(),
+            lines,
+        })
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    pub fn wait_line(&self, needle: &str, secs: u64) -> Result<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .map_err(|_| anyhow!("{} printed no line with {needle:?} within {secs} s", self.name))?;
+            if line.contains(needle) {
+                return Ok(line);
+            }
+        }
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A scheduler on a free loopback port (or `port`); returns it and its address.
+pub fn scheduler(port: u16, extra: &[&str]) -> Result<(Proc, String)> {
+    let port_s = port.to_string();
+    let mut args = vec!["scheduler", "--host", "127.0.0.1", "--port", &port_s];
+    args.extend_from_slice(extra);
+    let p = Proc::rask("scheduler", &args)?;
+    let line = p.wait_line("listening at", 20)?;
+    let addr = line.rsplit(' ').next().unwrap_or_default().to_string();
+    Ok((p, addr))
+}
+
+/// A worker named `name` connected to `addr`.
+pub fn worker(addr: &str, name: &str) -> Result<Proc> {
+    let p = Proc::rask(
+        name,
+        &["worker", addr, "--name", name, "--host", "127.0.0.1", "--nthreads", "1"],
+    )?;
+    p.wait_line("connected", 20)?;
+    Ok(p)
+}

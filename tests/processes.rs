@@ -1,0 +1,172 @@
+//! The core scenarios against real processes: `rask scheduler` and two `rask worker`s on
+//! loopback, driven by a client in this test process. Processes are killed on drop.
+
+mod common;
+
+use anyhow::{ensure, Result};
+use common::procs::{scheduler, worker, Proc};
+use common::*;
+use rask::builtins::{add, inc, slow_identity};
+use rask::{Client, ClientConfig, Error, PROTOCOL_VERSION};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+struct Cluster {
+    addr: String,
+    scheduler: Proc,
+    workers: Vec<Proc>,
+}
+
+async fn cluster(workers: usize) -> Result<Cluster> {
+    let (scheduler, addr) = scheduler(0, &[])?;
+    let workers = (0..workers)
+        .map(|i| worker(&addr, &format!("w{i}")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Cluster {
+        addr,
+        scheduler,
+        workers,
+    })
+}
+
+async fn connect(addr: &str) -> Result<Client> {
+    bounded("connect", 20, async { Ok(Client::connect(addr).await?) }).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_scenarios_on_real_processes() -> Result<()> {
+    let c = cluster(2).await?;
+    let client = connect(&c.addr).await?;
+    eventually("two workers", 20, || async { Ok(client.info().await?.workers.len() == 2) }).await?;
+    many_tasks(&client, 10_000).await?;
+    diamond(&client).await?;
+    chain(&client, 1_000).await?;
+    errors(&client).await?;
+    dropping_frees_memory(&client).await?;
+    scatter_as_completed_cancel(&client).await?;
+    drop(client);
+    let mut c = c;
+    ensure!(c.scheduler.alive() && c.workers.iter_mut().all(|w| w.alive()));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_a_worker_mid_graph_still_gives_the_right_answer() -> Result<()> {
+    let mut c = cluster(2).await?;
+    let client = connect(&c.addr).await?;
+    eventually("two workers", 20, || async { Ok(client.info().await?.workers.len() == 2) }).await?;
+    let leaves: Vec<_> = (0..40i64)
+        .map(|i| client.submit(slow_identity, (i, 40u64)))
+        .collect::<rask::Result<_>>()?;
+    let mut level = leaves;
+    while level.len() > 1 {
+        let mut next = Vec::new();
+        for pair in level.chunks(2) {
+            next.push(if pair.len() == 2 { client.submit(add, (&pair[0], &pair[1]))? } else { pair[0].clone() });
+        }
+        level = next;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.workers[0].kill();
+    let total = bounded("sum after SIGKILL", 60, async { Ok(level[0].get().await?) }).await?;
+    ensure!(total == (0..40).sum::<i64>(), "got {total}");
+    eventually("one worker left", 20, || async { Ok(client.info().await?.workers.len() == 1) }).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_scheduler_gets_its_workers_back() -> Result<()> {
+    let mut c = cluster(2).await?;
+    let port: u16 = c.addr.rsplit(':').next().unwrap_or_default().parse()?;
+    {
+        let client = connect(&c.addr).await?;
+        many_tasks(&client, 100).await?;
+    }
+    c.scheduler.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_s2, addr2) = scheduler(port, &[])?;
+    ensure!(addr2 == c.addr, "{addr2} != {}", c.addr);
+    let client = connect(&addr2).await?;
+    eventually("workers re-registered", 30, || async { Ok(client.info().await?.workers.len() == 2) }).await?;
+    many_tasks(&client, 1_000).await?;
+    ensure!(c.workers.iter_mut().all(|w| w.alive()));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_of_another_version_is_refused_by_a_real_scheduler() -> Result<()> {
+    let (_s, addr) = scheduler(0, &[])?;
+    let mut config = ClientConfig::new(&addr);
+    config.protocol_version = 9_999;
+    match Client::connect_with(config).await {
+        Err(e @ Error::Protocol(_)) => {
+            let text = e.to_string();
+            ensure!(text.contains(&format!("version {PROTOCOL_VERSION}")), "{text}");
+            ensure!(text.contains("version 9999"), "{text}");
+            Ok(())
+        }
+        Err(other) => anyhow::bail!("wrong error: {other}"),
+        Ok(_) => anyhow::bail!("accepted a client of another version"),
+    }
+}
+
+/// Random bytes on raw TCP, a valid ZMTP greeting followed by junk, and junk multipart
+/// messages through a real DEALER: the scheduler and the worker's data-store survive and a
+/// normal client is served afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_ports_does_not_crash_anything() -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    use zeromq::{Socket, SocketRecv, SocketSend};
+    let mut c = cluster(1).await?;
+    let client = connect(&c.addr).await?;
+    eventually("worker", 20, || async { Ok(client.info().await?.workers.len() == 1) }).await?;
+    let store = client.info().await?.workers[0].store_addr.clone();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    for target in [c.addr.clone(), store.clone()] {
+        let hostport = target.trim_start_matches("tcp://").to_string();
+        for _ in 0..50 {
+            let mut s = std::net::TcpStream::connect(&hostport)?;
+            let n = rng.gen_range(1..2048);
+            let junk: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
+            let _ = s.write_all(&junk);
+        }
+        for _ in 0..20 {
+            let mut dealer = zeromq::DealerSocket::new();
+            dealer.connect(&target).await?;
+            for _ in 0..5 {
+                let frames: Vec<bytes::Bytes> = (0..rng.gen_range(1..4))
+                    .map(|_| (0..rng.gen_range(0..300)).map(|_| rng.gen::<u8>()).collect::<Vec<u8>>().into())
+                    .collect();
+                dealer.send(zeromq::ZmqMessage::try_from(frames).expect("frames")).await?;
+            }
+            // Whatever came back (a refusal), the connection did not take anything down.
+            let _ = tokio::time::timeout(Duration::from_millis(50), dealer.recv()).await;
+        }
+    }
+    ensure!(c.scheduler.alive(), "scheduler died");
+    ensure!(c.workers[0].alive(), "worker died");
+    many_tasks(&client, 500).await?;
+    let fresh = connect(&c.addr).await?;
+    many_tasks(&fresh, 500).await
+}
+
+#[test]
+fn bad_flags_and_unreachable_scheduler_exit_non_zero_quickly() -> Result<()> {
+    let bin = env!("CARGO_BIN_EXE_rask");
+    let out = std::process::Command::new(bin).args(["worker", "tcp://127.0.0.1:1", "--nthreads", "many"]).output()?;
+    ensure!(!out.status.success());
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("--nthreads"));
+    let start = Instant::now();
+    let out = std::process::Command::new(bin)
+        .args(["worker", "tcp://127.0.0.1:1", "--connect-timeout", "1"])
+        .output()?;
+    ensure!(!out.status.success());
+    ensure!(start.elapsed() < Duration::from_secs(15), "took {:?}", start.elapsed());
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(err.contains("cannot join the scheduler at tcp://127.0.0.1:1"), "stderr: {err}");
+    let out = std::process::Command::new(bin).args(["info", "tcp://127.0.0.1:1"]).output()?;
+    ensure!(!out.status.success());
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the scheduler"));
+    let _ = inc; // the stock worker runs the built-ins
+    Ok(())
+}
