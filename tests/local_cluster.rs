@@ -46,8 +46,14 @@ async fn another_protocol_version_is_refused_naming_both() -> Result<()> {
     match Client::connect_with(config).await {
         Err(e @ Error::Protocol(_)) => {
             let text = e.to_string();
-            assert!(text.contains(&format!("version {PROTOCOL_VERSION}")), "{text}");
-            assert!(text.contains(&format!("version {}", PROTOCOL_VERSION + 41)), "{text}");
+            assert!(
+                text.contains(&format!("version {PROTOCOL_VERSION}")),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("version {}", PROTOCOL_VERSION + 41)),
+                "{text}"
+            );
             Ok(())
         }
         Err(other) => anyhow::bail!("wrong error: {other}"),
@@ -67,13 +73,20 @@ async fn a_stopped_worker_does_not_lose_the_graph() -> Result<()> {
     while sums.len() > 1 {
         let mut next = Vec::new();
         for pair in sums.chunks(2) {
-            next.push(if pair.len() == 2 { client.submit(add, (&pair[0], &pair[1]))? } else { pair[0].clone() });
+            next.push(if pair.len() == 2 {
+                client.submit(add, (&pair[0], &pair[1]))?
+            } else {
+                pair[0].clone()
+            });
         }
         sums = next;
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     client.with_local_cluster(|c| c.stop_worker(0));
-    let total = bounded("sum after worker loss", 60, async { Ok(sums[0].get().await?) }).await?;
+    let total = bounded("sum after worker loss", 60, async {
+        Ok(sums[0].get().await?)
+    })
+    .await?;
     assert_eq!(total, (0..20).sum::<i64>());
     Ok(())
 }

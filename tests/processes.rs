@@ -37,7 +37,10 @@ async fn connect(addr: &str) -> Result<Client> {
 async fn core_scenarios_on_real_processes() -> Result<()> {
     let c = cluster(2).await?;
     let client = connect(&c.addr).await?;
-    eventually("two workers", 20, || async { Ok(client.info().await?.workers.len() == 2) }).await?;
+    eventually("two workers", 20, || async {
+        Ok(client.info().await?.workers.len() == 2)
+    })
+    .await?;
     many_tasks(&client, 10_000).await?;
     diamond(&client).await?;
     chain(&client, 1_000).await?;
@@ -54,7 +57,10 @@ async fn core_scenarios_on_real_processes() -> Result<()> {
 async fn sigkill_of_a_worker_mid_graph_still_gives_the_right_answer() -> Result<()> {
     let mut c = cluster(2).await?;
     let client = connect(&c.addr).await?;
-    eventually("two workers", 20, || async { Ok(client.info().await?.workers.len() == 2) }).await?;
+    eventually("two workers", 20, || async {
+        Ok(client.info().await?.workers.len() == 2)
+    })
+    .await?;
     let leaves: Vec<_> = (0..40i64)
         .map(|i| client.submit(slow_identity, (i, 40u64)))
         .collect::<rask::Result<_>>()?;
@@ -62,7 +68,11 @@ async fn sigkill_of_a_worker_mid_graph_still_gives_the_right_answer() -> Result<
     while level.len() > 1 {
         let mut next = Vec::new();
         for pair in level.chunks(2) {
-            next.push(if pair.len() == 2 { client.submit(add, (&pair[0], &pair[1]))? } else { pair[0].clone() });
+            next.push(if pair.len() == 2 {
+                client.submit(add, (&pair[0], &pair[1]))?
+            } else {
+                pair[0].clone()
+            });
         }
         level = next;
     }
@@ -70,7 +80,10 @@ async fn sigkill_of_a_worker_mid_graph_still_gives_the_right_answer() -> Result<
     c.workers[0].kill();
     let total = bounded("sum after SIGKILL", 60, async { Ok(level[0].get().await?) }).await?;
     ensure!(total == (0..40).sum::<i64>(), "got {total}");
-    eventually("one worker left", 20, || async { Ok(client.info().await?.workers.len() == 1) }).await?;
+    eventually("one worker left", 20, || async {
+        Ok(client.info().await?.workers.len() == 1)
+    })
+    .await?;
     Ok(())
 }
 
@@ -87,7 +100,10 @@ async fn restarted_scheduler_gets_its_workers_back() -> Result<()> {
     let (_s2, addr2) = scheduler(port, &[])?;
     ensure!(addr2 == c.addr, "{addr2} != {}", c.addr);
     let client = connect(&addr2).await?;
-    eventually("workers re-registered", 30, || async { Ok(client.info().await?.workers.len() == 2) }).await?;
+    eventually("workers re-registered", 30, || async {
+        Ok(client.info().await?.workers.len() == 2)
+    })
+    .await?;
     many_tasks(&client, 1_000).await?;
     ensure!(c.workers.iter_mut().all(|w| w.alive()));
     Ok(())
@@ -101,7 +117,10 @@ async fn client_of_another_version_is_refused_by_a_real_scheduler() -> Result<()
     match Client::connect_with(config).await {
         Err(e @ Error::Protocol(_)) => {
             let text = e.to_string();
-            ensure!(text.contains(&format!("version {PROTOCOL_VERSION}")), "{text}");
+            ensure!(
+                text.contains(&format!("version {PROTOCOL_VERSION}")),
+                "{text}"
+            );
             ensure!(text.contains("version 9999"), "{text}");
             Ok(())
         }
@@ -119,7 +138,10 @@ async fn garbage_on_the_ports_does_not_crash_anything() -> Result<()> {
     use zeromq::{Socket, SocketRecv, SocketSend};
     let mut c = cluster(1).await?;
     let client = connect(&c.addr).await?;
-    eventually("worker", 20, || async { Ok(client.info().await?.workers.len() == 1) }).await?;
+    eventually("worker", 20, || async {
+        Ok(client.info().await?.workers.len() == 1)
+    })
+    .await?;
     let store = client.info().await?.workers[0].store_addr.clone();
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     for target in [c.addr.clone(), store.clone()] {
@@ -135,9 +157,16 @@ async fn garbage_on_the_ports_does_not_crash_anything() -> Result<()> {
             dealer.connect(&target).await?;
             for _ in 0..5 {
                 let frames: Vec<bytes::Bytes> = (0..rng.gen_range(1..4))
-                    .map(|_| (0..rng.gen_range(0..300)).map(|_| rng.gen::<u8>()).collect::<Vec<u8>>().into())
+                    .map(|_| {
+                        (0..rng.gen_range(0..300))
+                            .map(|_| rng.gen::<u8>())
+                            .collect::<Vec<u8>>()
+                            .into()
+                    })
                     .collect();
-                dealer.send(zeromq::ZmqMessage::try_from(frames).expect("frames")).await?;
+                dealer
+                    .send(zeromq::ZmqMessage::try_from(frames).expect("frames"))
+                    .await?;
             }
             // Whatever came back (a refusal), the connection did not take anything down.
             let _ = tokio::time::timeout(Duration::from_millis(50), dealer.recv()).await;
@@ -153,7 +182,9 @@ async fn garbage_on_the_ports_does_not_crash_anything() -> Result<()> {
 #[test]
 fn bad_flags_and_unreachable_scheduler_exit_non_zero_quickly() -> Result<()> {
     let bin = env!("CARGO_BIN_EXE_rask");
-    let out = std::process::Command::new(bin).args(["worker", "tcp://127.0.0.1:1", "--nthreads", "many"]).output()?;
+    let out = std::process::Command::new(bin)
+        .args(["worker", "tcp://127.0.0.1:1", "--nthreads", "many"])
+        .output()?;
     ensure!(!out.status.success());
     ensure!(String::from_utf8_lossy(&out.stderr).contains("--nthreads"));
     let start = Instant::now();
@@ -161,10 +192,19 @@ fn bad_flags_and_unreachable_scheduler_exit_non_zero_quickly() -> Result<()> {
         .args(["worker", "tcp://127.0.0.1:1", "--connect-timeout", "1"])
         .output()?;
     ensure!(!out.status.success());
-    ensure!(start.elapsed() < Duration::from_secs(15), "took {:?}", start.elapsed());
+    ensure!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    ensure!(err.contains("cannot join the scheduler at tcp://127.0.0.1:1"), "stderr: {err}");
-    let out = std::process::Command::new(bin).args(["info", "tcp://127.0.0.1:1"]).output()?;
+    ensure!(
+        err.contains("cannot join the scheduler at tcp://127.0.0.1:1"),
+        "stderr: {err}"
+    );
+    let out = std::process::Command::new(bin)
+        .args(["info", "tcp://127.0.0.1:1"])
+        .output()?;
     ensure!(!out.status.success());
     ensure!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the scheduler"));
     let _ = inc; // the stock worker runs the built-ins

@@ -83,7 +83,9 @@ impl DataStore {
 
     fn handshake(&mut self, peer: Bytes, frames: &[Bytes]) {
         let reply = match frames.first().map(|f| Hello::decode(f)) {
-            Some(Ok(Hello { role: Role::Peer, .. })) => {
+            Some(Ok(Hello {
+                role: Role::Peer, ..
+            })) => {
                 self.peers.insert(peer.clone());
                 HelloReply::Welcome(Welcome {
                     id: 0,

@@ -83,8 +83,10 @@ impl LocalCluster {
             listen: format!("tcp://{}:0", self.config.host),
             ..WorkerConfig::default()
         };
-        let (thread, _addr) =
-            ActorThread::spawn(&format!("rask-worker-{index}"), move || Worker::start(wconf)).await?;
+        let (thread, _addr) = ActorThread::spawn(&format!("rask-worker-{index}"), move || {
+            Worker::start(wconf)
+        })
+        .await?;
         self.workers.push(Some(thread));
         Ok(index)
     }

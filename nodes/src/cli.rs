@@ -51,7 +51,11 @@ pub struct SchedulerArgs {
 
 /// A stand-alone worker binary's command line (same flags as `rask worker`).
 #[derive(Debug, Parser)]
-#[command(name = "rask-worker", version, about = "Run a rask worker connected to a scheduler")]
+#[command(
+    name = "rask-worker",
+    version,
+    about = "Run a rask worker connected to a scheduler"
+)]
 pub struct WorkerCli {
     /// The worker flags.
     #[command(flatten)]

@@ -20,10 +20,10 @@ pub mod serve;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// Sets up logging from `RUST_LOG` (default `info`) on stderr.
-pub fn init_logging() {
+/// Sets up logging from `RUST_LOG` (else `default`, e.g. `"info"`) on stderr.
+pub fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -43,14 +43,24 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 /// The `rask` binary: parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging();
+    let quiet = matches!(cli.command, cli::Command::Demo(_) | cli::Command::Info(_));
+    init_logging(if quiet { "warn" } else { "info" });
     report(cli::run(cli))
 }
 
 /// A worker binary: the same flags as `rask worker`, running every task function linked into
 /// the calling binary.
 pub fn worker_main() -> ExitCode {
-    let args = cli::WorkerCli::parse().args;
-    init_logging();
+    worker_main_from(std::env::args_os())
+}
+
+/// [`worker_main`] with explicit arguments (the first is the program name).
+pub fn worker_main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = cli::WorkerCli::parse_from(args).args;
+    init_logging("info");
     report(serve::worker(args))
 }

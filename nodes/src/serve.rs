@@ -100,7 +100,10 @@ pub fn info(args: InfoArgs) -> anyhow::Result<()> {
     let client = Client::connect_blocking(&args.scheduler)
         .with_context(|| format!("cannot reach the scheduler at {}", args.scheduler))?;
     let info = client.info_blocking()?;
-    println!("scheduler {} — {} tasks tracked", info.scheduler, info.tasks);
+    println!(
+        "scheduler {} — {} tasks tracked",
+        info.scheduler, info.tasks
+    );
     for w in info.workers {
         println!(
             "  worker {:>3} {:<24} {:<28} threads={} processing={} keys={} bytes={}",

@@ -58,8 +58,8 @@ pub fn decode_batch<M: DeserializeOwned>(mut frames: Vec<Bytes>) -> Result<Batch
             limit: DEFAULT_MAX_HEADER,
         });
     }
-    let (messages, rest): (Vec<M>, &[u8]) =
-        postcard::take_from_bytes(&header).map_err(|e| ProtocolError::malformed("batch header", e))?;
+    let (messages, rest): (Vec<M>, &[u8]) = postcard::take_from_bytes(&header)
+        .map_err(|e| ProtocolError::malformed("batch header", e))?;
     if !rest.is_empty() {
         return Err(ProtocolError::malformed(
             "batch header",
@@ -105,7 +105,10 @@ mod tests {
             FromClient::Submit(vec![TaskSpec {
                 key: Key::new("inc-1"),
                 function: "inc".into(),
-                args: vec![Arg::Value(encode_value(&1i64).unwrap()), Arg::Key(Key::new("x"))],
+                args: vec![
+                    Arg::Value(encode_value(&1i64).unwrap()),
+                    Arg::Key(Key::new("x")),
+                ],
                 priority: 0,
                 retries: 1,
                 wanted: true,
@@ -152,7 +155,10 @@ mod tests {
     #[test]
     fn every_direction_round_trips() {
         let frames = encode_batch(&sample_worker(), vec![]).unwrap();
-        assert_eq!(decode_batch::<ToWorker>(frames).unwrap().messages, sample_worker());
+        assert_eq!(
+            decode_batch::<ToWorker>(frames).unwrap().messages,
+            sample_worker()
+        );
         let err = ToClient::Erred(TaskError {
             key: Key::new("k"),
             function: "f".into(),
@@ -160,7 +166,10 @@ mod tests {
             message: "boom".into(),
         });
         let frames = encode_batch(std::slice::from_ref(&err), vec![]).unwrap();
-        assert_eq!(decode_batch::<ToClient>(frames).unwrap().messages, vec![err]);
+        assert_eq!(
+            decode_batch::<ToClient>(frames).unwrap().messages,
+            vec![err]
+        );
     }
 
     #[test]

@@ -89,7 +89,10 @@ fn prefix(version: u32) -> BytesMut {
 /// Reads magic and version; returns the version and the rest.
 fn split_prefix(frame: &[u8]) -> Result<(u32, &[u8])> {
     if frame.len() < PREFIX {
-        return Err(ProtocolError::malformed("handshake", "frame shorter than magic + version"));
+        return Err(ProtocolError::malformed(
+            "handshake",
+            "frame shorter than magic + version",
+        ));
     }
     if frame[..4] != MAGIC {
         return Err(ProtocolError::BadMagic);
@@ -157,7 +160,9 @@ impl HelloReply {
             .split_first()
             .ok_or_else(|| ProtocolError::malformed("handshake reply", "missing status byte"))?;
         match status {
-            STATUS_REFUSED => Ok(HelloReply::Refused(String::from_utf8_lossy(body).into_owned())),
+            STATUS_REFUSED => Ok(HelloReply::Refused(
+                String::from_utf8_lossy(body).into_owned(),
+            )),
             STATUS_OK if version != PROTOCOL_VERSION => Err(ProtocolError::VersionMismatch {
                 ours: PROTOCOL_VERSION,
                 theirs: version,
@@ -239,9 +244,15 @@ mod tests {
         let bytes = hello().encode().unwrap();
         for cut in 0..bytes.len() {
             let _ = Hello::decode(&bytes[..cut]); // must not panic
-            assert!(Hello::decode(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
+            assert!(
+                Hello::decode(&bytes[..cut]).is_err(),
+                "prefix of {cut} bytes decoded"
+            );
         }
-        assert_eq!(Hello::decode(b"GET / HTTP/1.1\r\n"), Err(ProtocolError::BadMagic));
+        assert_eq!(
+            Hello::decode(b"GET / HTTP/1.1\r\n"),
+            Err(ProtocolError::BadMagic)
+        );
         assert!(HelloReply::decode(b"RASK").is_err());
         assert!(HelloReply::decode(b"RASK\x01\x00\x00\x00").is_err());
     }

@@ -19,7 +19,7 @@ pub mod ids;
 pub mod messages;
 pub mod task;
 
-pub use codec::{decode_batch, encode_batch, encode_value, decode_value, Batch};
+pub use codec::{decode_batch, decode_value, encode_batch, encode_value, Batch};
 pub use error::{ProtocolError, Result};
 pub use handshake::{Hello, HelloReply, Role, Welcome, WorkerHello, PROTOCOL_VERSION};
 pub use ids::{Attempt, ClientId, Key, RequestId, WorkerId};

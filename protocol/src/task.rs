@@ -85,12 +85,18 @@ impl fmt::Display for TaskError {
             TaskErrorKind::Panicked => "panicked".to_string(),
             TaskErrorKind::UnknownFunction => "names a function no worker knows".to_string(),
             TaskErrorKind::BadArguments => "got arguments it cannot decode".to_string(),
-            TaskErrorKind::DependencyFailed(dep) => format!("could not run: dependency {dep} failed"),
+            TaskErrorKind::DependencyFailed(dep) => {
+                format!("could not run: dependency {dep} failed")
+            }
             TaskErrorKind::Cancelled => "was cancelled".to_string(),
             TaskErrorKind::KilledWorker => "killed too many workers".to_string(),
             TaskErrorKind::LostData => "lost its data".to_string(),
         };
-        write!(f, "task {} ({}) {}: {}", self.key, self.function, what, self.message)
+        write!(
+            f,
+            "task {} ({}) {}: {}",
+            self.key, self.function, what, self.message
+        )
     }
 }
 

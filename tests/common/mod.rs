@@ -11,7 +11,11 @@ use rask::{Client, Error, SubmitOptions, TaskErrorKind};
 use std::time::{Duration, Instant};
 
 /// Runs `fut` with a time limit.
-pub async fn bounded<T>(what: &str, secs: u64, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+pub async fn bounded<T>(
+    what: &str,
+    secs: u64,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     tokio::time::timeout(Duration::from_secs(secs), fut)
         .await
         .map_err(|_| anyhow!("{what} did not finish within {secs} s"))?
@@ -37,7 +41,13 @@ where
 
 /// Names of the connected workers, sorted.
 pub async fn worker_names(client: &Client) -> Result<Vec<String>> {
-    let mut names: Vec<String> = client.info().await?.workers.into_iter().map(|w| w.name).collect();
+    let mut names: Vec<String> = client
+        .info()
+        .await?
+        .workers
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
     names.sort();
     Ok(names)
 }
@@ -131,12 +141,17 @@ pub async fn errors(client: &Client) -> Result<()> {
 pub async fn dropping_frees_memory(client: &Client) -> Result<()> {
     let mb = 1u64 << 20;
     let futures = client.map(make_bytes, (0..8u64).map(|i| (mb + i,)))?;
-    bounded("make", 60, async { Ok(rask::wait(&futures, Duration::from_secs(60)).await?) }).await?;
+    bounded("make", 60, async {
+        Ok(rask::wait(&futures, Duration::from_secs(60)).await?)
+    })
+    .await?;
     let held: u64 = client.info().await?.workers.iter().map(|w| w.nbytes).sum();
     ensure!(held >= 8 * mb, "workers hold only {held} bytes");
     let keys: Vec<rask::Key> = futures.iter().map(|f| f.key().clone()).collect();
     let who = client.who_has(&keys).await?;
-    ensure!(who.iter().all(|(_, holders, n)| !holders.is_empty() && *n >= mb));
+    ensure!(who
+        .iter()
+        .all(|(_, holders, n)| !holders.is_empty() && *n >= mb));
     drop(futures);
     eventually("memory freed", 20, || async {
         let info = client.info().await?;
@@ -151,7 +166,10 @@ pub async fn dropping_frees_memory(client: &Client) -> Result<()> {
 /// Scatter, use scattered values as arguments, as_completed, cancel.
 pub async fn scatter_as_completed_cancel(client: &Client) -> Result<()> {
     let data = client.scatter(vec![5i64, 6, 7]).await?;
-    let sums: Vec<_> = data.iter().map(|d| client.submit(add, (d, 100))).collect::<rask::Result<_>>()?;
+    let sums: Vec<_> = data
+        .iter()
+        .map(|d| client.submit(add, (d, 100)))
+        .collect::<rask::Result<_>>()?;
     let mut seen = Vec::new();
     let mut stream = rask::as_completed(sums.clone());
     while let Some(f) = bounded("as_completed", 30, async { Ok(stream.next().await) }).await? {

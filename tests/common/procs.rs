@@ -18,7 +18,10 @@ impl Proc {
     pub fn rask(name: &str, args: &[&str]) -> Result<Proc> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
             .args(args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -44,10 +47,12 @@ impl Proc {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .map_err(|_| anyhow!("{} printed no line with {needle:?} within {secs} s", self.name))?;
+            let line = self.lines.recv_timeout(left).map_err(|_| {
+                anyhow!(
+                    "{} printed no line with {needle:?} within {secs} s",
+                    self.name
+                )
+            })?;
             if line.contains(needle) {
                 return Ok(line);
             }
@@ -87,7 +92,16 @@ pub fn scheduler(port: u16, extra: &[&str]) -> Result<(Proc, String)> {
 pub fn worker(addr: &str, name: &str) -> Result<Proc> {
     let p = Proc::rask(
         name,
-        &["worker", addr, "--name", name, "--host", "127.0.0.1", "--nthreads", "1"],
+        &[
+            "worker",
+            addr,
+            "--name",
+            name,
+            "--host",
+            "127.0.0.1",
+            "--nthreads",
+            "1",
+        ],
     )?;
     p.wait_line("connected", 20)?;
     Ok(p)

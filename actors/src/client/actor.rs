@@ -184,7 +184,9 @@ pub struct DropRef(pub Key);
 impl Handler<DropRef> for ClientActor {
     type Result = ();
     fn handle(&mut self, msg: DropRef, _ctx: &mut Context<Self>) {
-        let Some(e) = self.keys.get_mut(&msg.0) else { return };
+        let Some(e) = self.keys.get_mut(&msg.0) else {
+            return;
+        };
         e.refs -= 1;
         if e.refs == 0 {
             self.keys.remove(&msg.0);
@@ -288,12 +290,17 @@ async fn fetch(me: Addr<ClientActor>, stores: StorePool, keys: Vec<Key>) -> Resu
                 continue;
             }
             match me.send(WaitStatus(key.clone())).await.map_err(closed)? {
-                Status::Memory { worker, addr, .. } => by_store.entry(addr).or_insert((worker, vec![])).1.push(i),
+                Status::Memory { worker, addr, .. } => {
+                    by_store.entry(addr).or_insert((worker, vec![])).1.push(i)
+                }
                 other => return Err(other.into_error(key)),
             }
         }
         if by_store.is_empty() {
-            return Ok(values.into_iter().map(|v| v.expect("all fetched")).collect());
+            return Ok(values
+                .into_iter()
+                .map(|v| v.expect("all fetched"))
+                .collect());
         }
         for (addr, (worker, idx)) in by_store {
             let wanted: Vec<Key> = idx.iter().map(|i| keys[*i].clone()).collect();

@@ -42,7 +42,9 @@ impl Status {
             Status::Erred(e) => Error::Task(e),
             Status::Cancelled => Error::Cancelled(key.to_string()),
             Status::Lost(why) => Error::Closed(format!("{key}: {why}")),
-            Status::Pending | Status::Memory { .. } => Error::Closed(format!("{key}: not finished")),
+            Status::Pending | Status::Memory { .. } => {
+                Error::Closed(format!("{key}: not finished"))
+            }
         }
     }
 }
@@ -144,7 +146,6 @@ impl<T: DeserializeOwned> Future<T> {
     }
 }
 
-
 pub(super) fn decode_as<T: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<T> {
     decode_value::<T>(bytes).map_err(|e| Error::Decode {
         key: key.to_string(),
@@ -187,6 +188,9 @@ pub async fn wait<T: 'static>(futures: &[Future<T>], timeout: Duration) -> Resul
     let timer = futures_timer::Delay::new(timeout);
     match futures::future::select(all, timer).await {
         futures::future::Either::Left((r, _)) => r,
-        futures::future::Either::Right(_) => Err(Error::Timeout(timeout, format!("{} futures", futures.len()))),
+        futures::future::Either::Right(_) => Err(Error::Timeout(
+            timeout,
+            format!("{} futures", futures.len()),
+        )),
     }
 }

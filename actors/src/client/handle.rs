@@ -109,7 +109,11 @@ impl Client {
             worker: None,
         }
         .encode_with_version(config.protocol_version)?;
-        let (addr_s, name, timeout) = (scheduler.clone(), config.name.clone(), config.connect_timeout);
+        let (addr_s, name, timeout) = (
+            scheduler.clone(),
+            config.name.clone(),
+            config.connect_timeout,
+        );
         let (thread, addr) = ActorThread::spawn("rask-client", move || async move {
             let conn = dealer::connect(&addr_s, hello, Some(timeout)).await?;
             Ok(ClientActor::start_with(conn, name))
@@ -169,7 +173,13 @@ impl Client {
         h.update(&encode_value(args)?);
         if opts.impure {
             h.update(&std::process::id().to_le_bytes());
-            h.update(&self.inner.counter.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+            h.update(
+                &self
+                    .inner
+                    .counter
+                    .fetch_add(1, Ordering::Relaxed)
+                    .to_le_bytes(),
+            );
             h.update(&(Arc::as_ptr(&self.inner) as usize).to_le_bytes());
             h.update(&rand::random::<u64>().to_le_bytes());
         }
@@ -248,7 +258,10 @@ impl Client {
     }
 
     /// Fetches every future's value, in order.
-    pub async fn gather<T: serde::de::DeserializeOwned>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
+    pub async fn gather<T: serde::de::DeserializeOwned>(
+        &self,
+        futures: &[Future<T>],
+    ) -> Result<Vec<T>> {
         let keys: Vec<Key> = futures.iter().map(|f| f.key().clone()).collect();
         let values = self
             .inner
@@ -263,7 +276,10 @@ impl Client {
     }
 
     /// Blocking form of [`Client::gather`].
-    pub fn gather_blocking<T: serde::de::DeserializeOwned>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
+    pub fn gather_blocking<T: serde::de::DeserializeOwned>(
+        &self,
+        futures: &[Future<T>],
+    ) -> Result<Vec<T>> {
         futures::executor::block_on(self.gather(futures))
     }
 
@@ -272,7 +288,9 @@ impl Client {
     pub async fn scatter<T: Serialize>(&self, values: Vec<T>) -> Result<Vec<Future<T>>> {
         let info = self.info().await?;
         if info.workers.is_empty() {
-            return Err(Error::Config("cannot scatter: no workers are connected".into()));
+            return Err(Error::Config(
+                "cannot scatter: no workers are connected".into(),
+            ));
         }
         let mut per_worker: Vec<Vec<(Key, bytes::Bytes)>> = vec![Vec::new(); info.workers.len()];
         let mut keys = Vec::with_capacity(values.len());
@@ -310,7 +328,10 @@ impl Client {
         self.inner.addr.do_send(Cancel(keys));
     }
 
-    async fn request(&self, make: impl FnOnce(rask_protocol::RequestId) -> FromClient + Send + 'static) -> Result<Reply> {
+    async fn request(
+        &self,
+        make: impl FnOnce(rask_protocol::RequestId) -> FromClient + Send + 'static,
+    ) -> Result<Reply> {
         self.inner
             .addr
             .send(Request(Box::new(make)))
@@ -321,7 +342,10 @@ impl Client {
     /// Which workers hold each key, and its size (empty holders: not in memory).
     pub async fn who_has(&self, keys: &[Key]) -> Result<Vec<(Key, Vec<WorkerId>, u64)>> {
         let keys = keys.to_vec();
-        match self.request(move |req| FromClient::WhoHas { req, keys }).await? {
+        match self
+            .request(move |req| FromClient::WhoHas { req, keys })
+            .await?
+        {
             Reply::WhoHas(v) => Ok(v),
             other => Err(Error::Closed(format!("unexpected reply {other:?}"))),
         }

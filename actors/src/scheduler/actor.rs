@@ -7,8 +7,8 @@ use crate::Result;
 use actix::prelude::*;
 use bytes::Bytes;
 use rask_protocol::{
-    decode_batch, encode_batch, ClientId, FromClient, FromWorker, Hello, HelloReply,
-    ProtocolError, Role, ToClient, ToWorker, Welcome, WorkerId, PROTOCOL_VERSION,
+    decode_batch, encode_batch, ClientId, FromClient, FromWorker, Hello, HelloReply, ProtocolError,
+    Role, ToClient, ToWorker, Welcome, WorkerId, PROTOCOL_VERSION,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -149,7 +149,9 @@ impl SchedulerActor {
         let name = self.core.config().name.clone();
         match (hello.role, &hello.worker) {
             (Role::Worker, Some(w)) => {
-                let id = self.core.add_worker(hello.name.clone(), w, now, &mut self.out);
+                let id = self
+                    .core
+                    .add_worker(hello.name.clone(), w, now, &mut self.out);
                 tracing::info!(worker = %id, name = %hello.name, store = %w.store_addr, "worker joined");
                 self.peers.insert(peer.clone(), Peer::Worker(id));
                 self.worker_peers.insert(id, peer.clone());
@@ -164,7 +166,9 @@ impl SchedulerActor {
             }
             (role, _) => self.reply(
                 peer,
-                HelloReply::Refused(format!("the scheduler does not accept a {role:?} connection")),
+                HelloReply::Refused(format!(
+                    "the scheduler does not accept a {role:?} connection"
+                )),
             ),
         }
         self.flush();
@@ -172,14 +176,18 @@ impl SchedulerActor {
 
     fn flush(&mut self) {
         for (id, msgs) in self.out.workers.drain() {
-            let Some(peer) = self.worker_peers.get(&id) else { continue };
+            let Some(peer) = self.worker_peers.get(&id) else {
+                continue;
+            };
             match encode_batch(&msgs, vec![]) {
                 Ok(frames) => self.sender.send(peer.clone(), frames),
                 Err(e) => tracing::error!("cannot encode messages for worker {id}: {e}"),
             }
         }
         for (id, msgs) in self.out.clients.drain() {
-            let Some(peer) = self.client_peers.get(&id) else { continue };
+            let Some(peer) = self.client_peers.get(&id) else {
+                continue;
+            };
             match encode_batch(&msgs, vec![]) {
                 Ok(frames) => self.sender.send(peer.clone(), frames),
                 Err(e) => tracing::error!("cannot encode messages for client {id}: {e}"),

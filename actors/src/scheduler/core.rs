@@ -4,8 +4,8 @@
 use super::policy::{LocalityThenOccupancy, Placement};
 use super::state::{Client, Task, TaskState, Worker};
 use rask_protocol::{
-    ClientId, ClusterInfo, FromClient, FromWorker, Key, Reply, TaskSpec, ToClient,
-    ToWorker, WorkerHello, WorkerId, WorkerInfo,
+    ClientId, ClusterInfo, FromClient, FromWorker, Key, Reply, TaskSpec, ToClient, ToWorker,
+    WorkerHello, WorkerId, WorkerInfo,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -226,11 +226,23 @@ impl Core {
                         (k, holders, nbytes)
                     })
                     .collect();
-                out.to_client(client, ToClient::Reply { req, reply: Reply::WhoHas(answer) });
+                out.to_client(
+                    client,
+                    ToClient::Reply {
+                        req,
+                        reply: Reply::WhoHas(answer),
+                    },
+                );
             }
             FromClient::Info { req } => {
                 let info = self.info();
-                out.to_client(client, ToClient::Reply { req, reply: Reply::Info(info) });
+                out.to_client(
+                    client,
+                    ToClient::Reply {
+                        req,
+                        reply: Reply::Info(info),
+                    },
+                );
             }
             FromClient::Heartbeat => {}
             FromClient::Goodbye => self.remove_client(client, out),

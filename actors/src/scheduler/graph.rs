@@ -53,12 +53,19 @@ impl Core {
                 key: key.clone(),
                 function,
                 kind: TaskErrorKind::DependencyFailed(dep.clone()),
-                message: format!("dependency {dep} is not known to the scheduler (was it released?)"),
+                message: format!(
+                    "dependency {dep} is not known to the scheduler (was it released?)"
+                ),
             };
             self.err_task(key, error, out);
             return;
         }
-        if !self.workers.is_empty() && !self.workers.values().any(|w| w.functions.contains(&function)) {
+        if !self.workers.is_empty()
+            && !self
+                .workers
+                .values()
+                .any(|w| w.functions.contains(&function))
+        {
             let error = self.unknown_function(key, &function);
             self.err_task(key, error, out);
             return;
@@ -103,7 +110,9 @@ impl Core {
     pub(super) fn ensure_computed(&mut self, root: &Key, out: &mut impl Outbox) {
         let mut stack = vec![(root.clone(), false)];
         while let Some((key, expanded)) = stack.pop() {
-            let Some(t) = self.tasks.get(&key) else { continue };
+            let Some(t) = self.tasks.get(&key) else {
+                continue;
+            };
             if !matches!(t.state, TaskState::Released) {
                 continue;
             }
@@ -113,7 +122,10 @@ impl Core {
             }
             stack.push((key.clone(), true));
             for dep in &t.deps {
-                if matches!(self.tasks.get(dep).map(|d| &d.state), Some(TaskState::Released)) {
+                if matches!(
+                    self.tasks.get(dep).map(|d| &d.state),
+                    Some(TaskState::Released)
+                ) {
                     stack.push((dep.clone(), false));
                 }
             }
@@ -128,8 +140,9 @@ impl Core {
                 key: key.clone(),
                 function: "scatter".into(),
                 kind: TaskErrorKind::LostData,
-                message: "scattered data was lost with its worker and has no lineage to recompute it"
-                    .into(),
+                message:
+                    "scattered data was lost with its worker and has no lineage to recompute it"
+                        .into(),
             };
             self.err_task(key, error, out);
             return;
@@ -253,7 +266,9 @@ impl Core {
     /// Tells clients that want `key` (or only `only`) where its result is.
     pub(super) fn notify_memory(&self, key: &Key, only: Option<ClientId>, out: &mut impl Outbox) {
         let t = &self.tasks[key];
-        let TaskState::Memory { who_has } = &t.state else { return };
+        let TaskState::Memory { who_has } = &t.state else {
+            return;
+        };
         let worker = who_has[0];
         let msg = InMemoryMsg {
             key: key.clone(),
@@ -285,14 +300,20 @@ impl Core {
             Some(t) if t.state == TaskState::Processing { worker } && t.attempt == attempt.0
         );
         if !current {
-            let holds = self.workers.get(&worker).is_some_and(|w| w.has.contains_key(&key));
+            let holds = self
+                .workers
+                .get(&worker)
+                .is_some_and(|w| w.has.contains_key(&key));
             if !holds {
                 tracing::debug!(%key, %worker, "stale result dropped");
                 out.to_worker(worker, ToWorker::Free(vec![key]));
             }
             return;
         }
-        let w = self.workers.get_mut(&worker).expect("current task's worker");
+        let w = self
+            .workers
+            .get_mut(&worker)
+            .expect("current task's worker");
         w.processing.remove(&key);
         w.has.insert(key.clone(), nbytes);
         w.nbytes += nbytes;
@@ -362,7 +383,9 @@ impl Core {
         let mut work = vec![(root.clone(), error)];
         let mut touched_deps = Vec::new();
         while let Some((key, error)) = work.pop() {
-            let Some(t) = self.tasks.get_mut(&key) else { continue };
+            let Some(t) = self.tasks.get_mut(&key) else {
+                continue;
+            };
             if let TaskState::Processing { worker } = t.state {
                 out.to_worker(
                     worker,
@@ -383,7 +406,9 @@ impl Core {
             touched_deps.push(key.clone());
             let dependents: Vec<Key> = t.dependents.iter().cloned().collect();
             for d in &dependents {
-                let Some(dt) = self.tasks.get(d) else { continue };
+                let Some(dt) = self.tasks.get(d) else {
+                    continue;
+                };
                 if matches!(dt.state, TaskState::Memory { .. } | TaskState::Erred(_)) {
                     continue;
                 }
@@ -405,7 +430,9 @@ impl Core {
         t.state = TaskState::Released;
         let dependents: Vec<Key> = t.dependents.iter().cloned().collect();
         for d in dependents {
-            if let Some(TaskState::Waiting { missing }) = self.tasks.get_mut(&d).map(|t| &mut t.state) {
+            if let Some(TaskState::Waiting { missing }) =
+                self.tasks.get_mut(&d).map(|t| &mut t.state)
+            {
                 *missing += 1;
             }
         }
@@ -423,7 +450,9 @@ impl Core {
 
     /// The worker running `key` died.
     pub(super) fn worker_died_running(&mut self, key: &Key, out: &mut impl Outbox) {
-        let Some(t) = self.tasks.get_mut(key) else { return };
+        let Some(t) = self.tasks.get_mut(key) else {
+            return;
+        };
         t.suspicious += 1;
         if t.suspicious > self.config.allowed_failures {
             let error = TaskError {
@@ -449,8 +478,12 @@ impl Core {
 
     /// Someone could not find `key` on `holder`: drop that holder, recompute if it was the last.
     pub(super) fn missing_on(&mut self, key: &Key, holder: WorkerId, out: &mut impl Outbox) {
-        let Some(t) = self.tasks.get_mut(key) else { return };
-        let TaskState::Memory { who_has } = &mut t.state else { return };
+        let Some(t) = self.tasks.get_mut(key) else {
+            return;
+        };
+        let TaskState::Memory { who_has } = &mut t.state else {
+            return;
+        };
         if !who_has.contains(&holder) {
             return;
         }
@@ -477,7 +510,9 @@ impl Core {
         attempt: Attempt,
         out: &mut impl Outbox,
     ) {
-        let Some(t) = self.tasks.get_mut(key) else { return };
+        let Some(t) = self.tasks.get_mut(key) else {
+            return;
+        };
         if t.state != (TaskState::Processing { worker }) || t.attempt != attempt.0 {
             return;
         }
@@ -552,20 +587,27 @@ impl Core {
 
     /// Needed: some client wants it, or a pending task depends on it.
     pub(super) fn is_needed(&self, key: &Key) -> bool {
-        let Some(t) = self.tasks.get(key) else { return false };
+        let Some(t) = self.tasks.get(key) else {
+            return false;
+        };
         !t.wanted_by.is_empty()
-            || t
-                .dependents
+            || t.dependents
                 .iter()
                 .any(|d| self.tasks.get(d).is_some_and(|dt| dt.state.is_pending()))
     }
 
     /// Releases every given key that nobody needs any more (freeing memory on workers,
     /// cancelling pending work), and forgets what is then unreachable. Cascades to dependencies.
-    pub(super) fn release_unneeded(&mut self, keys: impl Iterator<Item = Key>, out: &mut impl Outbox) {
+    pub(super) fn release_unneeded(
+        &mut self,
+        keys: impl Iterator<Item = Key>,
+        out: &mut impl Outbox,
+    ) {
         let mut work: Vec<Key> = keys.collect();
         while let Some(key) = work.pop() {
-            let Some(t) = self.tasks.get(&key) else { continue };
+            let Some(t) = self.tasks.get(&key) else {
+                continue;
+            };
             if self.is_needed(&key) {
                 continue;
             }

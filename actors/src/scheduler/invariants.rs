@@ -9,7 +9,10 @@ impl Core {
         for (key, t) in &self.tasks {
             for dep in &t.deps {
                 if let Some(d) = self.tasks.get(dep) {
-                    assert!(d.dependents.contains(key), "{dep} does not list dependent {key}");
+                    assert!(
+                        d.dependents.contains(key),
+                        "{dep} does not list dependent {key}"
+                    );
                 } else {
                     assert!(
                         matches!(t.state, TaskState::Erred(_) | TaskState::Released),
@@ -19,7 +22,10 @@ impl Core {
                 }
             }
             for d in &t.dependents {
-                let dt = self.tasks.get(d).unwrap_or_else(|| panic!("{key} lists forgotten dependent {d}"));
+                let dt = self
+                    .tasks
+                    .get(d)
+                    .unwrap_or_else(|| panic!("{key} lists forgotten dependent {d}"));
                 assert!(dt.deps.contains(key), "{d} does not depend on {key}");
             }
             match &t.state {
@@ -27,14 +33,28 @@ impl Core {
                     let count = t
                         .deps
                         .iter()
-                        .filter(|d| !matches!(self.tasks.get(*d).map(|x| &x.state), Some(TaskState::Memory { .. })))
+                        .filter(|d| {
+                            !matches!(
+                                self.tasks.get(*d).map(|x| &x.state),
+                                Some(TaskState::Memory { .. })
+                            )
+                        })
                         .count();
-                    assert_eq!(*missing, count, "{key} waits for {missing} but {count} are missing");
+                    assert_eq!(
+                        *missing, count,
+                        "{key} waits for {missing} but {count} are missing"
+                    );
                     assert!(*missing > 0, "{key} waits for nothing");
                 }
                 TaskState::Processing { worker } => {
-                    let w = self.workers.get(worker).unwrap_or_else(|| panic!("{key} on gone worker {worker}"));
-                    assert!(w.processing.contains(key), "{worker} does not list processing {key}");
+                    let w = self
+                        .workers
+                        .get(worker)
+                        .unwrap_or_else(|| panic!("{key} on gone worker {worker}"));
+                    assert!(
+                        w.processing.contains(key),
+                        "{worker} does not list processing {key}"
+                    );
                     for dep in &t.deps {
                         assert!(self.tasks.contains_key(dep), "{key} runs without dep {dep}");
                     }
@@ -42,10 +62,16 @@ impl Core {
                 TaskState::Memory { who_has } => {
                     assert!(!who_has.is_empty(), "{key} in memory nowhere");
                     for w in who_has {
-                        let worker = self.workers.get(w).unwrap_or_else(|| panic!("{key} held by gone {w}"));
+                        let worker = self
+                            .workers
+                            .get(w)
+                            .unwrap_or_else(|| panic!("{key} held by gone {w}"));
                         assert!(worker.has.contains_key(key), "{w} does not list {key}");
                     }
-                    assert!(self.is_needed(key), "{key} is in memory but nobody needs it");
+                    assert!(
+                        self.is_needed(key),
+                        "{key} is in memory but nobody needs it"
+                    );
                 }
                 TaskState::Released | TaskState::Erred(_) => {
                     assert!(
@@ -60,7 +86,10 @@ impl Core {
                 ),
             }
             for c in &t.wanted_by {
-                let client = self.clients.get(c).unwrap_or_else(|| panic!("{key} wanted by gone client {c}"));
+                let client = self
+                    .clients
+                    .get(c)
+                    .unwrap_or_else(|| panic!("{key} wanted by gone client {c}"));
                 assert!(client.wants.contains(key), "client {c} does not list {key}");
             }
         }

@@ -1,4 +1,4 @@
-//! The scheduler: a pure state machine ([`core`]) with transitions in [`graph`], a placement
+//! The scheduler: a pure state machine ([`core`]) with transitions in `graph`, a placement
 //! policy behind a trait ([`policy`]), and the actor that feeds it from its ROUTER socket
 //! ([`actor`]).
 

@@ -18,8 +18,11 @@ pub struct Candidate<'a> {
 /// Chooses a worker for a task.
 pub trait Placement: Send {
     /// Returns the chosen worker, or `None` when no worker can run the function.
-    fn choose(&mut self, task: &Candidate<'_>, workers: &BTreeMap<WorkerId, Worker>)
-        -> Option<WorkerId>;
+    fn choose(
+        &mut self,
+        task: &Candidate<'_>,
+        workers: &BTreeMap<WorkerId, Worker>,
+    ) -> Option<WorkerId>;
 }
 
 /// Dask's default: the worker holding the most input bytes, then the least occupied.
@@ -38,7 +41,10 @@ impl Placement for LocalityThenOccupancy {
                 continue;
             }
             if !task.restrict.is_empty()
-                && !task.restrict.iter().any(|r| *r == w.name || *r == w.store_addr)
+                && !task
+                    .restrict
+                    .iter()
+                    .any(|r| *r == w.name || *r == w.store_addr)
             {
                 continue;
             }

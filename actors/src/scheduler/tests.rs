@@ -76,7 +76,9 @@ impl Harness {
             functions: functions.iter().map(|s| s.to_string()).collect(),
             held: vec![],
         };
-        let id = self.core.add_worker("w".into(), &hello, self.now, &mut self.out);
+        let id = self
+            .core
+            .add_worker("w".into(), &hello, self.now, &mut self.out);
         self.core.check_invariants();
         id
     }
@@ -131,10 +133,9 @@ impl Harness {
     }
 
     fn in_memory_for(&self, c: ClientId, key: &str) -> bool {
-        self.out
-            .clients
-            .iter()
-            .any(|(cc, m)| *cc == c && matches!(m, ToClient::InMemory(im) if im.key.as_str() == key))
+        self.out.clients.iter().any(|(cc, m)| {
+            *cc == c && matches!(m, ToClient::InMemory(im) if im.key.as_str() == key)
+        })
     }
 
     fn erred_for(&self, c: ClientId, key: &str) -> Option<TaskError> {
@@ -217,7 +218,14 @@ fn dependencies_prefer_the_worker_holding_the_input() {
     let c = h.client();
     h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], true)]));
     let (wa, ca) = h.computes().remove(0);
-    h.worker_says(wa, FromWorker::Finished { key: k("a"), attempt: ca.attempt, nbytes: 1 << 20 });
+    h.worker_says(
+        wa,
+        FromWorker::Finished {
+            key: k("a"),
+            attempt: ca.attempt,
+            nbytes: 1 << 20,
+        },
+    );
     h.client_says(c, FromClient::Submit(vec![spec("b", "f", &["a"], true)]));
     let (wb, cb) = h.computes().remove(0);
     assert_eq!(wb, wa);
@@ -250,7 +258,10 @@ fn failure_errs_task_and_dependents_and_reaches_clients() {
     let c = h.client();
     h.client_says(
         c,
-        FromClient::Submit(vec![spec("a", "f", &[], true), spec("b", "f", &["a"], true)]),
+        FromClient::Submit(vec![
+            spec("a", "f", &[], true),
+            spec("b", "f", &["a"], true),
+        ]),
     );
     let (_, ca) = h.computes().remove(0);
     let err = TaskError {
@@ -259,7 +270,13 @@ fn failure_errs_task_and_dependents_and_reaches_clients() {
         kind: TaskErrorKind::Failed,
         message: "bad input".into(),
     };
-    h.worker_says(w, FromWorker::Failed { attempt: ca.attempt, error: err.clone() });
+    h.worker_says(
+        w,
+        FromWorker::Failed {
+            attempt: ca.attempt,
+            error: err.clone(),
+        },
+    );
     assert_eq!(h.erred_for(c, "a"), Some(err));
     let eb = h.erred_for(c, "b").expect("dependent erred");
     assert_eq!(eb.kind, TaskErrorKind::DependencyFailed(k("a")));
@@ -277,12 +294,30 @@ fn retries_rerun_a_failed_task() {
     s.retries = 1;
     h.client_says(c, FromClient::Submit(vec![s]));
     let (_, ca) = h.computes().remove(0);
-    let err = TaskError { key: k("a"), function: "f".into(), kind: TaskErrorKind::Failed, message: "flaky".into() };
-    h.worker_says(w, FromWorker::Failed { attempt: ca.attempt, error: err });
+    let err = TaskError {
+        key: k("a"),
+        function: "f".into(),
+        kind: TaskErrorKind::Failed,
+        message: "flaky".into(),
+    };
+    h.worker_says(
+        w,
+        FromWorker::Failed {
+            attempt: ca.attempt,
+            error: err,
+        },
+    );
     let (_, again) = h.computes().remove(0);
     assert_eq!(again.attempt, Attempt(ca.attempt.0 + 1));
     assert!(h.erred_for(c, "a").is_none());
-    h.worker_says(w, FromWorker::Finished { key: k("a"), attempt: again.attempt, nbytes: 8 });
+    h.worker_says(
+        w,
+        FromWorker::Finished {
+            key: k("a"),
+            attempt: again.attempt,
+            nbytes: 8,
+        },
+    );
     assert!(h.in_memory_for(c, "a"));
 }
 
@@ -327,12 +362,33 @@ fn lost_worker_reschedules_running_and_recomputes_lost_results() {
     assert_eq!(computes.len(), 1);
     assert_eq!(computes[0].1.key, k("a"));
     assert_eq!(computes[0].0, w2);
-    h.worker_says(w2, FromWorker::Finished { key: k("a"), attempt: computes[0].1.attempt, nbytes: 8 });
+    h.worker_says(
+        w2,
+        FromWorker::Finished {
+            key: k("a"),
+            attempt: computes[0].1.attempt,
+            nbytes: 8,
+        },
+    );
     let (wb, cb) = h.computes().remove(0);
     assert_eq!((wb, cb.key.clone()), (w2, k("b")));
     // A stale result from the dead worker's attempt is ignored.
-    h.worker_says(w1, FromWorker::Finished { key: k("b"), attempt: Attempt(1), nbytes: 8 });
-    h.worker_says(w2, FromWorker::Finished { key: k("b"), attempt: cb.attempt, nbytes: 8 });
+    h.worker_says(
+        w1,
+        FromWorker::Finished {
+            key: k("b"),
+            attempt: Attempt(1),
+            nbytes: 8,
+        },
+    );
+    h.worker_says(
+        w2,
+        FromWorker::Finished {
+            key: k("b"),
+            attempt: cb.attempt,
+            nbytes: 8,
+        },
+    );
     assert!(h.in_memory_for(c, "b"));
 }
 
@@ -396,14 +452,23 @@ fn scattered_data_without_lineage_is_lost_data() {
     let w = h.worker(&["f"]);
     h.worker(&["f"]);
     let c = h.client();
-    h.client_says(c, FromClient::Scattered(ScatteredMsg { worker: w, keys: vec![(k("x"), 100)] }));
+    h.client_says(
+        c,
+        FromClient::Scattered(ScatteredMsg {
+            worker: w,
+            keys: vec![(k("x"), 100)],
+        }),
+    );
     assert!(h.in_memory_for(c, "x"));
     h.client_says(c, FromClient::Submit(vec![spec("y", "f", &["x"], true)]));
     let (wy, _) = h.computes().remove(0);
     assert_eq!(wy, w);
     h.core.remove_worker(w, &mut h.out);
     h.core.check_invariants();
-    assert_eq!(h.erred_for(c, "x").map(|e| e.kind), Some(TaskErrorKind::LostData));
+    assert_eq!(
+        h.erred_for(c, "x").map(|e| e.kind),
+        Some(TaskErrorKind::LostData)
+    );
     assert!(matches!(
         h.erred_for(c, "y").map(|e| e.kind),
         Some(TaskErrorKind::DependencyFailed(_))
@@ -415,13 +480,30 @@ fn missing_dependency_is_recomputed_then_task_reruns() {
     let mut h = Harness::new();
     let w1 = h.worker(&["f"]);
     let c = h.client();
-    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], false), spec("b", "f", &["a"], true)]));
+    h.client_says(
+        c,
+        FromClient::Submit(vec![
+            spec("a", "f", &[], false),
+            spec("b", "f", &["a"], true),
+        ]),
+    );
     let (_, ca) = h.computes().remove(0);
-    h.worker_says(w1, FromWorker::Finished { key: k("a"), attempt: ca.attempt, nbytes: 8 });
+    h.worker_says(
+        w1,
+        FromWorker::Finished {
+            key: k("a"),
+            attempt: ca.attempt,
+            nbytes: 8,
+        },
+    );
     let (_, cb) = h.computes().remove(0);
     h.worker_says(
         w1,
-        FromWorker::MissingDeps { key: k("b"), attempt: cb.attempt, missing: vec![(k("a"), w1)] },
+        FromWorker::MissingDeps {
+            key: k("b"),
+            attempt: cb.attempt,
+            missing: vec![(k("a"), w1)],
+        },
     );
     assert_eq!(h.run_all(), 2);
     assert!(h.in_memory_for(c, "b"));
@@ -449,8 +531,18 @@ fn releasing_before_completion_cancels_the_work() {
     let mut h = Harness::new();
     h.worker(&["f"]);
     let c = h.client();
-    h.client_says(c, FromClient::Submit(vec![spec("a", "f", &[], false), spec("b", "f", &["a"], true)]));
+    h.client_says(
+        c,
+        FromClient::Submit(vec![
+            spec("a", "f", &[], false),
+            spec("b", "f", &["a"], true),
+        ]),
+    );
     h.client_says(c, FromClient::Release(vec![k("b")]));
-    assert!(h.out.workers.iter().any(|(_, m)| matches!(m, ToWorker::Cancel { .. })));
+    assert!(h
+        .out
+        .workers
+        .iter()
+        .any(|(_, m)| matches!(m, ToWorker::Cancel { .. })));
     assert_eq!(h.core.task_count(), 0);
 }

@@ -78,8 +78,16 @@ pub async fn connect(addr: &str, hello: Bytes, timeout: Option<Duration>) -> Res
         .map_err(|e| unreachable(format!("cannot send handshake: {e}")))?;
     let reply = match tokio::time::timeout(timeout, socket.recv()).await {
         Ok(Ok(msg)) => msg,
-        Ok(Err(e)) => return Err(unreachable(format!("connection lost during handshake: {e}"))),
-        Err(_) => return Err(unreachable(format!("no handshake reply within {timeout:?}"))),
+        Ok(Err(e)) => {
+            return Err(unreachable(format!(
+                "connection lost during handshake: {e}"
+            )))
+        }
+        Err(_) => {
+            return Err(unreachable(format!(
+                "no handshake reply within {timeout:?}"
+            )))
+        }
     };
     let first = reply.get(0).cloned().unwrap_or_default();
     let welcome = match HelloReply::decode(&first)? {
@@ -95,7 +103,10 @@ pub async fn connect(addr: &str, hello: Bytes, timeout: Option<Duration>) -> Res
         loop {
             match recv_half.recv().await {
                 Ok(msg) => {
-                    if inbound.unbounded_send(DealerEvent::Message(frames_of(msg))).is_err() {
+                    if inbound
+                        .unbounded_send(DealerEvent::Message(frames_of(msg)))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -111,7 +122,9 @@ pub async fn connect(addr: &str, hello: Bytes, timeout: Option<Duration>) -> Res
     let recv_abort = recv_task.abort_handle();
     let writer = tokio::spawn(async move {
         while let Some(frames) = rx.next().await {
-            let Some(msg) = message_of(frames) else { continue };
+            let Some(msg) = message_of(frames) else {
+                continue;
+            };
             if let Err(e) = send_half.send(msg).await {
                 tracing::debug!("dealer send failed: {e}");
                 break;

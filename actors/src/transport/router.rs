@@ -74,7 +74,10 @@ pub async fn bind_router(addr: &str) -> Result<BoundRouter> {
                         continue;
                     }
                     let peer = frames.remove(0);
-                    if inbound.unbounded_send(RouterEvent::Message { peer, frames }).is_err() {
+                    if inbound
+                        .unbounded_send(RouterEvent::Message { peer, frames })
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -100,7 +103,9 @@ pub async fn bind_router(addr: &str) -> Result<BoundRouter> {
     tokio::spawn(async move {
         while let Some((peer, mut frames)) = rx.next().await {
             frames.insert(0, peer);
-            let Some(msg) = message_of(frames) else { continue };
+            let Some(msg) = message_of(frames) else {
+                continue;
+            };
             if let Err(e) = send_half.send(msg).await {
                 tracing::debug!("router send failed: {e}");
             }

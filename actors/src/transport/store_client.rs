@@ -82,7 +82,9 @@ impl StorePool {
                                 let _ = w.send(batch);
                             }
                         }
-                        Err(e) => tracing::warn!(addr = %addr_owned, "bad reply from data-store: {e}"),
+                        Err(e) => {
+                            tracing::warn!(addr = %addr_owned, "bad reply from data-store: {e}")
+                        }
                     },
                     DealerEvent::Disconnected => break,
                 }
@@ -99,7 +101,11 @@ impl StorePool {
         Ok(conn)
     }
 
-    async fn request(&self, addr: &str, make: impl FnOnce(RequestId) -> (ToStore, Vec<Bytes>)) -> Result<Batch<FromStore>> {
+    async fn request(
+        &self,
+        addr: &str,
+        make: impl FnOnce(RequestId) -> (ToStore, Vec<Bytes>),
+    ) -> Result<Batch<FromStore>> {
         let conn = self.conn(addr).await?;
         let req = RequestId(self.next_req.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
@@ -118,7 +124,10 @@ impl StorePool {
             Ok(Err(_)) => Err(lost()),
             Err(_) => {
                 conn.pending.lock().expect("pending lock").remove(&req.0);
-                Err(Error::Timeout(REQUEST_TIMEOUT, format!("data-store {addr}")))
+                Err(Error::Timeout(
+                    REQUEST_TIMEOUT,
+                    format!("data-store {addr}"),
+                ))
             }
         }
     }
@@ -126,11 +135,15 @@ impl StorePool {
     /// Fetches `keys` from the data-store at `addr`: each key with its value, or `None` when
     /// the store does not hold it.
     pub async fn get(&self, addr: &str, keys: Vec<Key>) -> Result<Vec<(Key, Option<Bytes>)>> {
-        let batch = self.request(addr, |req| (ToStore::Get { req, keys }, vec![])).await?;
+        let batch = self
+            .request(addr, |req| (ToStore::Get { req, keys }, vec![]))
+            .await?;
         let mut out = Vec::with_capacity(batch.messages.len());
         for m in &batch.messages {
             match m {
-                FromStore::Value { key, frame, .. } => out.push((key.clone(), Some(batch.frame(*frame)?))),
+                FromStore::Value { key, frame, .. } => {
+                    out.push((key.clone(), Some(batch.frame(*frame)?)))
+                }
                 FromStore::Missing { key, .. } => out.push((key.clone(), None)),
                 FromStore::Stored { .. } => {}
             }
@@ -141,7 +154,9 @@ impl StorePool {
     /// Stores `value` under `key` in the data-store at `addr`; returns the stored size.
     pub async fn put(&self, addr: &str, key: Key, value: Bytes) -> Result<u64> {
         let batch = self
-            .request(addr, |req| (ToStore::Put { req, key, frame: 0 }, vec![value]))
+            .request(addr, |req| {
+                (ToStore::Put { req, key, frame: 0 }, vec![value])
+            })
             .await?;
         match batch.messages.first() {
             Some(FromStore::Stored { nbytes, .. }) => Ok(*nbytes),
@@ -155,6 +170,8 @@ impl StorePool {
 
 fn request_of(m: &FromStore) -> RequestId {
     match m {
-        FromStore::Value { req, .. } | FromStore::Missing { req, .. } | FromStore::Stored { req, .. } => *req,
+        FromStore::Value { req, .. }
+        | FromStore::Missing { req, .. }
+        | FromStore::Stored { req, .. } => *req,
     }
 }

@@ -104,7 +104,12 @@ struct Reconnected(dealer::Connection);
 #[rtype(result = "(Option<WorkerId>, String)")]
 pub struct Describe;
 
-fn worker_hello(name: &str, store_addr: &str, nthreads: usize, held: Vec<(Key, u64)>) -> Result<Bytes> {
+fn worker_hello(
+    name: &str,
+    store_addr: &str,
+    nthreads: usize,
+    held: Vec<(Key, u64)>,
+) -> Result<Bytes> {
     let reg = Registry::global();
     Ok(Hello {
         role: Role::Worker,
@@ -129,7 +134,10 @@ async fn connect_with_backoff(
     let start = std::time::Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
-        let attempt_timeout = Duration::from_secs(2);
+        let left = deadline.map(|d| d.saturating_sub(start.elapsed()));
+        let attempt_timeout = left
+            .unwrap_or(Duration::from_secs(2))
+            .clamp(Duration::from_millis(100), Duration::from_secs(2));
         match dealer::connect(addr, hello().await?, Some(attempt_timeout)).await {
             Ok(c) => return Ok(c),
             Err(e @ Error::Protocol(_)) => return Err(e),
@@ -155,8 +163,9 @@ fn advertised(endpoint: &str, contact_host: Option<&str>, scheduler: &str) -> St
         .unwrap_or_default();
     let host = match contact_host {
         Some(h) => h.to_string(),
-        None if host == "0.0.0.0" || host == "[::]" || host.is_empty() => local_ip_towards(scheduler)
-            .unwrap_or_else(|| "127.0.0.1".to_string()),
+        None if host == "0.0.0.0" || host == "[::]" || host.is_empty() => {
+            local_ip_towards(scheduler).unwrap_or_else(|| "127.0.0.1".to_string())
+        }
         None => host,
     };
     format!("tcp://{host}:{port}")
@@ -181,7 +190,8 @@ impl Worker {
         let store_addr = advertised(&endpoint, config.contact_host.as_deref(), &scheduler_addr);
         let name = config.name.clone().unwrap_or_else(|| store_addr.clone());
         let pool = Arc::new(
-            ComputePool::new(&name, config.nthreads).map_err(|e| Error::Config(format!("cannot start compute threads: {e}")))?,
+            ComputePool::new(&name, config.nthreads)
+                .map_err(|e| Error::Config(format!("cannot start compute threads: {e}")))?,
         );
         let (n, sa, threads) = (name.clone(), store_addr.clone(), config.nthreads);
         let conn = connect_with_backoff(
@@ -281,7 +291,10 @@ impl Worker {
                     key: task.key.clone(),
                     function: task.function.clone(),
                     kind: TaskErrorKind::UnknownFunction,
-                    message: format!("worker {} does not know the function '{}'", self.name, task.function),
+                    message: format!(
+                        "worker {} does not know the function '{}'",
+                        self.name, task.function
+                    ),
                 },
             });
             return;
@@ -426,7 +439,11 @@ impl Handler<JobDone> for Worker {
 impl Handler<DepsMissing> for Worker {
     type Result = ();
     fn handle(&mut self, msg: DepsMissing, _ctx: &mut Context<Self>) {
-        if self.running.get(&msg.key).is_some_and(|(a, _)| *a == msg.attempt) {
+        if self
+            .running
+            .get(&msg.key)
+            .is_some_and(|(a, _)| *a == msg.attempt)
+        {
             self.running.remove(&msg.key);
             self.outbox.push(FromWorker::MissingDeps {
                 key: msg.key,

@@ -99,11 +99,14 @@ impl ComputePool {
 
 impl Drop for ComputePool {
     fn drop(&mut self) {
-        self.shared.queue.lock().expect("pool lock").2 = true;
+        // Queued jobs are dropped; a running job finishes on its own thread, which then exits.
+        // Not joined: a worker shutting down must not wait for a long task.
+        let mut q = self.shared.queue.lock().expect("pool lock");
+        q.2 = true;
+        q.0.clear();
+        drop(q);
         self.shared.ready.notify_all();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.threads.clear();
     }
 }
 

@@ -237,7 +237,8 @@ mod tests {
     fn registered_functions_are_found_and_invoked() {
         let reg = Registry::global();
         let entry = reg.get(<add2 as TaskFunction>::NAME).expect("registered");
-        let out = (entry.invoke)(&[encode_value(&2i64).unwrap(), encode_value(&3i64).unwrap()]).unwrap();
+        let out =
+            (entry.invoke)(&[encode_value(&2i64).unwrap(), encode_value(&3i64).unwrap()]).unwrap();
         assert_eq!(decode_value::<i64>(&out).unwrap(), 5);
         assert!(reg.names().iter().any(|n| n.ends_with("::checked")));
     }
@@ -249,7 +250,11 @@ mod tests {
         assert!(err.1.contains("-1 is negative"));
         let err = add2::invoke(&[encode_value(&1i64).unwrap()]).unwrap_err();
         assert_eq!(err.0, TaskErrorKind::BadArguments);
-        let err = add2::invoke(&[Bytes::from_static(b"\xff\xff\xff"), encode_value(&1i64).unwrap()]).unwrap_err();
+        let err = add2::invoke(&[
+            Bytes::from_static(b"\xff\xff\xff"),
+            encode_value(&1i64).unwrap(),
+        ])
+        .unwrap_err();
         assert_eq!(err.0, TaskErrorKind::BadArguments);
         assert!(err.1.contains("argument 0"));
     }
