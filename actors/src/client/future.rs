@@ -91,6 +91,14 @@ impl<T> Future<T> {
         }
     }
 
+    /// The same key viewed as another result type (the value is checked when decoded).
+    pub fn cast<U>(self) -> Future<U> {
+        Future {
+            inner: self.inner,
+            _t: PhantomData,
+        }
+    }
+
     /// The key of the result.
     pub fn key(&self) -> &Key {
         &self.inner.key

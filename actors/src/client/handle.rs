@@ -257,6 +257,19 @@ impl Client {
         Ok(futs)
     }
 
+    /// Submits a prepared task graph in one message (collections build these). Returns a
+    /// future for every spec marked `wanted`, in order; `T` is the caller's claim about the
+    /// result type (checked when the value is decoded).
+    pub fn submit_graph<T>(&self, specs: Vec<TaskSpec>) -> Vec<Future<T>> {
+        let futs = specs
+            .iter()
+            .filter(|s| s.wanted)
+            .map(|s| Future::new(s.key.clone(), self.inner.addr.clone()))
+            .collect();
+        self.inner.addr.do_send(Submit(specs));
+        futs
+    }
+
     /// Fetches every future's value, in order.
     pub async fn gather<T: serde::de::DeserializeOwned>(
         &self,

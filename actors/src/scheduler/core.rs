@@ -351,6 +351,9 @@ impl Core {
             new_keys.push(key);
         }
         for key in &new_keys {
+            self.link_dependencies(key);
+        }
+        for key in &new_keys {
             self.start_new(key, out);
         }
         // New tasks that nobody needs (no client, no pending dependent) are culled.

@@ -11,17 +11,13 @@ use rask_protocol::{
 };
 
 impl Core {
-    /// Records a new task (state `Released`) and links it to its known dependencies.
+    /// Records a new task (state `Released`); [`Core::link_dependencies`] links it once the
+    /// whole batch is in, so a graph may list its tasks in any order.
     pub(super) fn insert_task(&mut self, client: ClientId, spec: TaskSpec) {
         let mut deps: Vec<Key> = Vec::new();
         for dep in spec.dependencies() {
             if !deps.contains(dep) {
                 deps.push(dep.clone());
-            }
-        }
-        for dep in &deps {
-            if let Some(d) = self.tasks.get_mut(dep) {
-                d.dependents.insert(spec.key.clone());
             }
         }
         let task = Task {
@@ -39,6 +35,16 @@ impl Core {
             restrict: spec.workers,
         };
         self.tasks.insert(spec.key, task);
+    }
+
+    /// Adds `key` to the dependents of each of its known dependencies.
+    pub(super) fn link_dependencies(&mut self, key: &Key) {
+        let deps = self.tasks[key].deps.clone();
+        for dep in deps {
+            if let Some(d) = self.tasks.get_mut(&dep) {
+                d.dependents.insert(key.clone());
+            }
+        }
     }
 
     /// Validates a just-inserted task and, when a client wants it, starts computing it.

@@ -211,6 +211,22 @@ fn diamond_frees_intermediates_and_keeps_lineage() {
 }
 
 #[test]
+fn a_graph_may_list_dependents_before_dependencies() {
+    let mut h = Harness::new();
+    h.worker(&["f"]);
+    let c = h.client();
+    h.client_says(
+        c,
+        FromClient::Submit(vec![
+            spec("b", "f", &["a"], true),
+            spec("a", "f", &[], false),
+        ]),
+    );
+    assert_eq!(h.run_all(), 2);
+    assert!(h.in_memory_for(c, "b"));
+}
+
+#[test]
 fn dependencies_prefer_the_worker_holding_the_input() {
     let mut h = Harness::new();
     let w1 = h.worker(&["f"]);
