@@ -89,3 +89,8 @@ task! {
         }
     }
 }
+
+task! {
+    /// Returns the blob it was given (moves a value to wherever it runs).
+    pub fn echo_bytes(b: ByteBuf) -> ByteBuf { b }
+}

@@ -24,6 +24,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print what a running scheduler knows about its cluster.
     Info(InfoArgs),
+    /// Run a named benchmark and print its figures as one JSON line.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// `rask scheduler`.
@@ -47,6 +49,9 @@ pub struct SchedulerArgs {
     /// Workers a task may see die under it before it is erred as KilledWorker.
     #[arg(long, default_value_t = 3)]
     pub allowed_failures: u32,
+    /// Complete tasks without running them (for `rask bench zero` only).
+    #[arg(long)]
+    pub zero_worker: bool,
 }
 
 /// A stand-alone worker binary's command line (same flags as `rask worker`).
@@ -134,5 +139,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Local(a) => crate::serve::local(a),
         Command::Demo(a) => crate::demo::run(a),
         Command::Info(a) => crate::serve::info(a),
+        Command::Bench(a) => crate::bench::run(a),
     }
 }

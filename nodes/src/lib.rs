@@ -10,9 +10,11 @@
 //! - [`cli`]: the clap definitions of every command.
 //! - [`serve`]: running a scheduler, a worker or a whole local cluster until interrupted.
 //! - [`demo`]: a real computation on an in-process cluster.
+//! - [`bench`]: `rask bench`, verified benchmarks printing JSON figures.
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod serve;
@@ -43,8 +45,11 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 /// The `rask` binary: parses the command line and runs the command.
 pub fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let quiet = matches!(cli.command, cli::Command::Demo(_) | cli::Command::Info(_));
-    init_logging(if quiet { "warn" } else { "info" });
+    let quiet = matches!(
+        cli.command,
+        cli::Command::Demo(_) | cli::Command::Info(_) | cli::Command::Bench(_)
+    );
+    init_logging(if quiet { "error" } else { "info" });
     report(cli::run(cli))
 }
 

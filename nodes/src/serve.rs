@@ -31,6 +31,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
             worker_ttl: secs(args.worker_ttl, "--worker-ttl")?,
             client_ttl: secs(args.client_ttl, "--client-ttl")?,
             allowed_failures: args.allowed_failures,
+            zero_worker: args.zero_worker,
             ..CoreConfig::default()
         },
     };

@@ -100,6 +100,8 @@ pub struct ClusterInfo {
     pub workers: Vec<WorkerInfo>,
     /// Tasks the scheduler tracks (any state but forgotten).
     pub tasks: u64,
+    /// The scheduler completes tasks without running them (benchmarks of pure overhead).
+    pub zero_worker: bool,
 }
 
 /// One worker in a [`ClusterInfo`].

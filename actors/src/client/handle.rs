@@ -300,22 +300,52 @@ impl Client {
     /// futures for them.
     pub async fn scatter<T: Serialize>(&self, values: Vec<T>) -> Result<Vec<Future<T>>> {
         let info = self.info().await?;
-        if info.workers.is_empty() {
+        let n = info.workers.len();
+        self.scatter_among(values, info.workers, |i| i % n.max(1))
+            .await
+    }
+
+    /// Places every value in the data-store of one worker, named by its name or address.
+    pub async fn scatter_to<T: Serialize>(
+        &self,
+        values: Vec<T>,
+        worker: &str,
+    ) -> Result<Vec<Future<T>>> {
+        let info = self.info().await?;
+        let Some(w) = info
+            .workers
+            .into_iter()
+            .find(|w| w.name == worker || w.store_addr == worker)
+        else {
+            return Err(Error::Config(format!(
+                "cannot scatter: no worker named {worker}"
+            )));
+        };
+        self.scatter_among(values, vec![w], |_| 0).await
+    }
+
+    async fn scatter_among<T: Serialize>(
+        &self,
+        values: Vec<T>,
+        workers: Vec<rask_protocol::WorkerInfo>,
+        choose: impl Fn(usize) -> usize,
+    ) -> Result<Vec<Future<T>>> {
+        if workers.is_empty() {
             return Err(Error::Config(
                 "cannot scatter: no workers are connected".into(),
             ));
         }
-        let mut per_worker: Vec<Vec<(Key, bytes::Bytes)>> = vec![Vec::new(); info.workers.len()];
+        let mut per_worker: Vec<Vec<(Key, bytes::Bytes)>> = vec![Vec::new(); workers.len()];
         let mut keys = Vec::with_capacity(values.len());
         for (i, v) in values.iter().enumerate() {
             let bytes = encode_value(v)?;
             let mut h = xxhash_rust::xxh3::Xxh3::new();
             h.update(&bytes);
             let key = Key::new(format!("scatter-{:016x}", h.digest()));
-            per_worker[i % info.workers.len()].push((key.clone(), bytes));
+            per_worker[choose(i)].push((key.clone(), bytes));
             keys.push(key);
         }
-        for (w, values) in info.workers.iter().zip(per_worker) {
+        for (w, values) in workers.iter().zip(per_worker) {
             if values.is_empty() {
                 continue;
             }

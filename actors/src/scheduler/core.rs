@@ -29,6 +29,9 @@ pub struct CoreConfig {
     pub client_ttl: Duration,
     /// A task that was running on more than this many dying workers is erred.
     pub allowed_failures: u32,
+    /// Complete tasks at assignment without running them (the "zero worker" mode of the
+    /// rsds/HyperQueue studies: measures runtime overhead only; results have no values).
+    pub zero_worker: bool,
 }
 
 impl Default for CoreConfig {
@@ -38,6 +41,7 @@ impl Default for CoreConfig {
             worker_ttl: Duration::from_secs(10),
             client_ttl: Duration::from_secs(30),
             allowed_failures: 3,
+            zero_worker: false,
         }
     }
 }
@@ -49,6 +53,8 @@ pub struct Core {
     pub(super) workers: BTreeMap<WorkerId, Worker>,
     pub(super) clients: HashMap<ClientId, Client>,
     pub(super) policy: Box<dyn Placement>,
+    /// Zero-worker mode: assignments completed at the end of the current event.
+    pub(super) zero_done: Vec<(WorkerId, Key, u32)>,
     next_worker: u32,
     next_client: u32,
 }
@@ -62,6 +68,7 @@ impl Core {
             workers: BTreeMap::new(),
             clients: HashMap::new(),
             policy: Box::new(LocalityThenOccupancy),
+            zero_done: Vec::new(),
             next_worker: 1,
             next_client: 1,
         }
@@ -127,6 +134,7 @@ impl Core {
             out.to_worker(id, ToWorker::Free(stale));
         }
         self.schedule_no_worker(out);
+        self.complete_zero(out);
         id
     }
 
@@ -247,6 +255,15 @@ impl Core {
             FromClient::Heartbeat => {}
             FromClient::Goodbye => self.remove_client(client, out),
         }
+        self.complete_zero(out);
+    }
+
+    /// Zero-worker mode: completes every assignment made during this event (a worklist, so
+    /// chains of any length finish without recursion).
+    fn complete_zero(&mut self, out: &mut impl Outbox) {
+        while let Some((worker, key, attempt)) = self.zero_done.pop() {
+            self.finished(worker, key, rask_protocol::Attempt(attempt), 0, out);
+        }
     }
 
     /// A message from a worker.
@@ -281,6 +298,7 @@ impl Core {
             FromWorker::Heartbeat(_) => {}
             FromWorker::Goodbye => self.remove_worker(worker, out),
         }
+        self.complete_zero(out);
     }
 
     /// Periodic check: removes workers and clients silent for longer than their TTL.
@@ -329,6 +347,7 @@ impl Core {
                 })
                 .collect(),
             tasks: self.tasks.len() as u64,
+            zero_worker: self.config.zero_worker,
         }
     }
 

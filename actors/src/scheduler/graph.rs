@@ -252,7 +252,11 @@ impl Core {
             .expect("chosen from workers")
             .processing
             .insert(key.clone());
-        out.to_worker(worker, ToWorker::Compute(msg));
+        if self.config.zero_worker {
+            self.zero_done.push((worker, key.clone(), msg.attempt.0));
+        } else {
+            out.to_worker(worker, ToWorker::Compute(msg));
+        }
     }
 
     /// Schedules every task that was waiting for a worker to connect.

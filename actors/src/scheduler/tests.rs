@@ -211,6 +211,22 @@ fn diamond_frees_intermediates_and_keeps_lineage() {
 }
 
 #[test]
+fn zero_worker_mode_completes_without_running() {
+    let mut h = Harness::new();
+    h.core.config.zero_worker = true;
+    h.worker(&["f"]);
+    let c = h.client();
+    let mut specs = vec![spec("t0", "f", &[], false)];
+    for i in 1..5000 {
+        let prev = format!("t{}", i - 1);
+        specs.push(spec(&format!("t{i}"), "f", &[prev.as_str()], i == 4999));
+    }
+    h.client_says(c, FromClient::Submit(specs));
+    assert!(h.computes().is_empty(), "nothing is sent to workers");
+    assert!(h.in_memory_for(c, "t4999"));
+}
+
+#[test]
 fn a_graph_may_list_dependents_before_dependencies() {
     let mut h = Harness::new();
     h.worker(&["f"]);

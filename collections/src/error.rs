@@ -1,0 +1,57 @@
+//! The collections crate's one error type.
+
+use thiserror::Error;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong building or computing a collection.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The runtime failed: a task erred (its message names the file and line for I/O and
+    /// parsing failures), the cluster went away, a value did not decode. Retry only if the
+    /// runtime error says so.
+    #[error(transparent)]
+    Runtime(#[from] rask_actors::Error),
+    /// A value could not be encoded or decoded. Not retryable.
+    #[error(transparent)]
+    Protocol(#[from] rask_protocol::ProtocolError),
+    /// A local file or folder could not be read or written. Retryable once the file is there.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The operating system's words.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A path pattern matched no file. Not retryable as is.
+    #[error("no file matches {0}")]
+    NoFiles(String),
+    /// A path pattern is not a valid glob. Not retryable.
+    #[error("bad path pattern {pattern}: {message}")]
+    Pattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A result the client received is not what the graph promised (a bug or a mismatched
+    /// worker build). Not retryable.
+    #[error("malformed result: {0}")]
+    Malformed(String),
+    /// The operation is not defined for these arguments (empty bag for `min`, zero
+    /// partitions, …). Not retryable.
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// An I/O error about `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `rask bench`: named benchmarks against any cluster (`--scheduler`), an in-process one
+//! (`--local N`) or scheduler and worker processes started for the run (`--processes N`).
+//! Every result is verified; one JSON line of figures is printed (a table with `--pretty`).
+
+mod cluster;
+mod stats;
+mod tasks;
+mod transfer;
+
+use clap::{Args, ValueEnum};
+use serde_json::{json, Map, Value};
+use std::time::Instant;
+
+/// Which benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchName {
+    /// N independent no-op tasks via map + gather.
+    Tiny,
+    /// Pairwise tree reduction of N leaves (2N-1 tasks).
+    Tree,
+    /// N strictly dependent tasks.
+    Chain,
+    /// Repeated single submit → result round trips.
+    Latency,
+    /// A value of M MB made on one worker, consumed on another, gathered to the client.
+    Transfer,
+    /// One scattered value read by N tasks.
+    Fanout,
+    /// Like `tiny`, but the scheduler marks tasks done without running them (runtime
+    /// overhead only).
+    Zero,
+}
+
+/// `rask bench` flags.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The benchmark to run.
+    #[arg(value_enum)]
+    pub bench: BenchName,
+    /// Run against this scheduler.
+    #[arg(long, conflicts_with_all = ["local", "processes"])]
+    pub scheduler: Option<String>,
+    /// Run on an in-process cluster of N workers.
+    #[arg(long)]
+    pub local: Option<usize>,
+    /// Run on a scheduler and N worker processes started for the run (loopback).
+    #[arg(long, conflicts_with = "local")]
+    pub processes: Option<usize>,
+    /// Compute threads per worker (--local / --processes).
+    #[arg(long, default_value_t = 1)]
+    pub threads_per_worker: usize,
+    /// Tasks for tiny, tree, chain, fanout and zero.
+    #[arg(long, default_value_t = 20_000)]
+    pub tasks: usize,
+    /// Round trips for latency.
+    #[arg(long, default_value_t = 2_000)]
+    pub count: usize,
+    /// Megabytes for transfer.
+    #[arg(long, default_value_t = 100)]
+    pub mb: usize,
+    /// Repetitions (the median run is reported, all runs are listed).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Print a readable table as well as the JSON line.
+    #[arg(long)]
+    pub pretty: bool,
+}
+
+/// Runs a benchmark and prints its figures.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let zero = args.bench == BenchName::Zero;
+    let target = cluster::Target::start(&args, zero)?;
+    let client = target.client();
+    let t0 = Instant::now();
+    let mut runs = Vec::new();
+    tasks::warm_up(client)?;
+    for _ in 0..args.repeat.max(1) {
+        let figures = match args.bench {
+            BenchName::Tiny => tasks::tiny(client, args.tasks)?,
+            BenchName::Zero => tasks::zero(client, args.tasks)?,
+            BenchName::Tree => tasks::tree(client, args.tasks)?,
+            BenchName::Chain => tasks::chain(client, args.tasks)?,
+            BenchName::Fanout => tasks::fanout(client, args.tasks)?,
+            BenchName::Latency => tasks::latency(client, args.count)?,
+            BenchName::Transfer => transfer::transfer(client, args.mb)?,
+        };
+        runs.push(figures);
+    }
+    let mut out = stats::median_run(&runs);
+    let name = format!("{:?}", args.bench).to_lowercase();
+    out.insert("bench".into(), json!(name));
+    out.insert(
+        "seconds".into(),
+        out.get("seconds")
+            .cloned()
+            .unwrap_or(json!(t0.elapsed().as_secs_f64())),
+    );
+    if runs.len() > 1 {
+        out.insert(
+            "runs".into(),
+            Value::Array(runs.into_iter().map(Value::Object).collect()),
+        );
+    }
+    out.insert("cluster".into(), target.describe()?);
+    out.insert("peak_rss_mb".into(), target.peak_rss_mb());
+    out.insert("rask_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    let ok = out.get("ok").and_then(Value::as_bool).unwrap_or(false);
+    let line = Value::Object(reorder(out));
+    if args.pretty {
+        stats::print_table(&line);
+    }
+    println!("{line}");
+    anyhow::ensure!(ok, "benchmark results did not verify");
+    Ok(())
+}
+
+fn reorder(mut m: Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for k in ["bench", "ok", "seconds"] {
+        if let Some(v) = m.remove(k) {
+            out.insert(k.into(), v);
+        }
+    }
+    out.extend(m);
+    out
+}
