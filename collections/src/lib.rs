@@ -1,10 +1,29 @@
 //! rask collections and the built-in task functions every stock `rask worker` runs.
 //!
+//! - [`graph`]: the task-graph model all collections share: deterministic keys, culling,
+//!   fusing, DOT export, `compute`/`persist`, computing several collections at once.
+//! - [`delayed`]: lazy calls of registered functions, with lazy values as arguments.
+//! - [`bag`]: partitioned collections of serde values (text files, JSON lines, sequences)
+//!   with element-wise operations and tree-reduced aggregations.
 //! - [`builtins`]: small general-purpose task functions (arithmetic, sums, byte blobs, sleeps,
 //!   deliberate failures) used by the demo, the benchmarks and the tests.
-//!
-//! The delayed, bag, array and dataframe collections build on these and land here next.
+//! - [`error`]: this crate's error type.
 
 #![warn(missing_docs)]
 
+pub mod bag;
 pub mod builtins;
+pub mod delayed;
+pub mod error;
+pub mod graph;
+mod raw;
+
+pub use delayed::{delayed, Delayed};
+pub use error::{Error, Result};
+pub use graph::{compute_all, Collection, ComputeOptions, Graph, Progress};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use rask_actors::worker::registry::TaskEntry;
+}
