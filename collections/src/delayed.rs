@@ -232,6 +232,9 @@ mod tests {
         assert!(c.to_dot().contains("->"));
         let v = Delayed::value(&7i64).unwrap();
         assert_eq!(v.key(), Delayed::value(&7i64).unwrap().key());
-        assert_eq!(literal(&[Bytes::from_static(b"\x0e")]).unwrap(), &b"\x0e"[..]);
+        assert_eq!(
+            literal(&[Bytes::from_static(b"\x0e")]).unwrap(),
+            &b"\x0e"[..]
+        );
     }
 }

@@ -30,9 +30,16 @@ impl<T> Bag<T> {
                 op: op.clone(),
                 root,
             })?;
-            let prefix = if root { name.to_string() } else { format!("{name}-combine") };
+            let prefix = if root {
+                name.to_string()
+            } else {
+                format!("{name}-combine")
+            };
             let mut next = Vec::new();
-            for chunk in level.chunks(every).chain(level.is_empty().then_some(&[][..])) {
+            for chunk in level
+                .chunks(every)
+                .chain(level.is_empty().then_some(&[][..]))
+            {
                 let mut args = vec![Arg::Value(spec.clone())];
                 args.extend(chunk.iter().cloned().map(Arg::Key));
                 next.push(g.insert(Task::new(&prefix, COMBINE, args)));

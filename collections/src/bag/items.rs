@@ -108,7 +108,10 @@ mod tests {
     fn json_values_travel_as_text() {
         let v = JsonValue(serde_json::json!({"a": [1, 2], "b": "x"}));
         let b = encode_value(&v).unwrap();
-        assert_eq!(decode_value::<String>(&b).unwrap(), r#"{"a":[1,2],"b":"x"}"#);
+        assert_eq!(
+            decode_value::<String>(&b).unwrap(),
+            r#"{"a":[1,2],"b":"x"}"#
+        );
         assert_eq!(decode_value::<JsonValue>(&b).unwrap(), v);
         assert_eq!(v.get("b"), Some(&serde_json::json!("x")));
         let arr = JsonValue(serde_json::json!([5, 6]));

@@ -14,10 +14,12 @@
 //! - [`native`]: element types aggregated without user code (integers, floats, strings).
 //! - [`items`]: [`Items`] for flat-mapping results, [`JsonValue`] for JSON lines.
 //! - [`agg`]: aggregations and the shuffle-based `groupby`.
+//! - [`funcs`]: registered element functions the stock worker knows.
 //! - [`wordcount`]: the word-count benchmark and its deterministic input.
 
 pub mod agg;
 pub mod combine;
+pub mod funcs;
 pub mod items;
 pub mod native;
 pub mod ops;
@@ -199,7 +201,11 @@ impl<T> Bag<T> {
     }
 
     /// The graph with `sink` applied to every partition, and those tasks' keys.
-    fn sink_all(&self, prefix: &str, sink: impl Fn(usize) -> SinkSpec) -> Result<(Graph, Vec<Key>)> {
+    fn sink_all(
+        &self,
+        prefix: &str,
+        sink: impl Fn(usize) -> SinkSpec,
+    ) -> Result<(Graph, Vec<Key>)> {
         let mut g = self.graph.clone();
         let keys = (0..self.parts.len())
             .map(|i| Ok(g.insert(self.partition_task(i, prefix, sink(i))?)))
@@ -309,13 +315,19 @@ impl Bag<String> {
     /// the partition number (`.gz` compresses). Returns the paths written.
     pub async fn to_textfiles(&self, client: &Client, pattern: &str) -> Result<Vec<String>> {
         if !pattern.contains('*') {
-            return Err(Error::Invalid(format!("{pattern} has no * for the partition number")));
+            return Err(Error::Invalid(format!(
+                "{pattern} has no * for the partition number"
+            )));
         }
         let (graph, keys) = self.sink_all("to-textfiles", |i| {
             SinkSpec::Write(pattern.replace('*', &i.to_string()))
         })?;
-        compute_with(client, &Outputs::<String>::new(graph, keys), ComputeOptions::default())
-            .await
+        compute_with(
+            client,
+            &Outputs::<String>::new(graph, keys),
+            ComputeOptions::default(),
+        )
+        .await
     }
 }
 

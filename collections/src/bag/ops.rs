@@ -46,7 +46,7 @@ pub enum Op {
 pub struct Where {
     /// The file, for text sources.
     pub file: Option<String>,
-    /// Byte offset of the block in the file.
+    /// File offset of the block's first line.
     pub block_start: u64,
     /// Line within the block (0-based), for text sources.
     pub line: u64,
@@ -241,9 +241,12 @@ impl Pipeline {
                 let text = str_of(rec)?;
                 let v: serde_json::Value = serde_json::from_str(text)
                     .map_err(|e| failed(format!("{}: malformed JSON: {e}", at.describe())))?;
-                let got = super::items::JsonValue(v).get(field).cloned().ok_or_else(|| {
-                    failed(format!("{}: no field {field:?} in {text}", at.describe()))
-                })?;
+                let got = super::items::JsonValue(v)
+                    .get(field)
+                    .cloned()
+                    .ok_or_else(|| {
+                        failed(format!("{}: no field {field:?} in {text}", at.describe()))
+                    })?;
                 let mut buf = Vec::new();
                 encode_str(&mut buf, got.to_string().as_bytes());
                 self.run(i + 1, &buf, at, sink)
@@ -320,12 +323,20 @@ mod tests {
         p.push(&good, &at, &mut c).unwrap();
         assert_eq!(strings(&c), ["\"ann\""]);
         let err = p.push(&bad, &at, &mut c).unwrap_err();
-        assert!(err.1.contains("partition 3, element 7: malformed JSON"), "{}", err.1);
+        assert!(
+            err.1.contains("partition 3, element 7: malformed JSON"),
+            "{}",
+            err.1
+        );
         let p = Pipeline::compile(&[Op::ParseJson { skip_bad: true }]).unwrap();
         assert!(p.push(&bad, &at, &mut c).unwrap());
         assert_eq!(c.0.len(), 1);
         let p = Pipeline::compile(&[Op::Pluck("missing".into())]).unwrap();
-        assert!(p.push(&good, &at, &mut c).unwrap_err().1.contains("no field"));
+        assert!(p
+            .push(&good, &at, &mut c)
+            .unwrap_err()
+            .1
+            .contains("no field"));
         assert!(Pipeline::compile(&[Op::Map("no::such".into())]).is_err());
     }
 }

@@ -71,9 +71,9 @@ pub fn run_partition(args: &[Bytes]) -> InvokeResult {
         }
         Source::Inline(part) => feed(part, &pipeline, &mut at, &mut state)?,
         Source::Text(block) => {
-            let buf = read_block(block)?;
+            let (buf, first_line) = read_block(block)?;
             at.file = Some(block.path.clone());
-            at.block_start = block.start;
+            at.block_start = first_line;
             let fast = pipeline.is_words() && buf.is_ascii();
             match state.frequencies() {
                 Some(map) if fast => count_ascii_words(&buf, map),

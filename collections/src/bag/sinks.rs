@@ -76,7 +76,11 @@ pub fn call(e: &TaskEntry, args: &[Bytes]) -> Result<Bytes, Fail> {
 
 /// Orders `topk` candidates best first: by key (descending if `largest`), then by bytes.
 pub fn rank(a: &(Scalar, ByteBuf), b: &(Scalar, ByteBuf), largest: bool) -> Ordering {
-    let by_key = if largest { b.0.cmp(&a.0) } else { a.0.cmp(&b.0) };
+    let by_key = if largest {
+        b.0.cmp(&a.0)
+    } else {
+        a.0.cmp(&b.0)
+    };
     by_key.then_with(|| a.1.cmp(&b.1))
 }
 
@@ -105,7 +109,13 @@ pub enum State {
     /// Seen elements, in first-seen order.
     Distinct(FxHashSet<Vec<u8>>, Vec<ByteBuf>),
     /// Candidates.
-    TopK(usize, TopKey, bool, Vec<(Scalar, ByteBuf)>, Option<&'static TaskEntry>),
+    TopK(
+        usize,
+        TopKey,
+        bool,
+        Vec<(Scalar, ByteBuf)>,
+        Option<&'static TaskEntry>,
+    ),
     /// Accumulator.
     Fold(&'static TaskEntry, Bytes),
     /// Accumulators by key, keys in first-seen order.
@@ -282,7 +292,13 @@ impl Sink for State {
                 let v = Scalar::decode(*kind, rec)?;
                 let better = match best {
                     None => true,
-                    Some(b) => if *max { v > *b } else { v < *b },
+                    Some(b) => {
+                        if *max {
+                            v > *b
+                        } else {
+                            v < *b
+                        }
+                    }
                 };
                 if better {
                     *best = Some(v);

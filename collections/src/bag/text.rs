@@ -96,15 +96,16 @@ fn io_fail(path: &str, e: std::io::Error) -> Fail {
     failed(format!("{path}: {e}"))
 }
 
-/// Reads the block's whole lines (terminators included) into one buffer.
-pub fn read_block(b: &TextBlock) -> Result<Vec<u8>, Fail> {
+/// Reads the block's whole lines (terminators included) into one buffer; also returns the
+/// file offset of its first line.
+pub fn read_block(b: &TextBlock) -> Result<(Vec<u8>, u64), Fail> {
     let mut f = std::fs::File::open(&b.path).map_err(|e| io_fail(&b.path, e))?;
     if b.gzip {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f))
             .read_to_end(&mut out)
             .map_err(|e| io_fail(&b.path, e))?;
-        return Ok(out);
+        return Ok((out, 0));
     }
     let from = b.start.saturating_sub(1);
     f.seek(SeekFrom::Start(from))
@@ -141,8 +142,9 @@ pub fn read_block(b: &TextBlock) -> Result<Vec<u8>, Fail> {
         // buf[0] is the byte before the block: skip to the first line starting in it.
         let skip = memchr::memchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
         buf.drain(..skip);
+        return Ok((buf, from + skip as u64));
     }
-    Ok(buf)
+    Ok((buf, 0))
 }
 
 /// The lines of a block, without terminators.
@@ -162,7 +164,7 @@ mod tests {
         let bs = blocks(&[path.to_path_buf()], blocksize).unwrap();
         bs.iter()
             .flat_map(|b| {
-                let buf = read_block(b).unwrap();
+                let (buf, _) = read_block(b).unwrap();
                 lines(&buf)
                     .map(|l| String::from_utf8(l.to_vec()).unwrap())
                     .collect::<Vec<_>>()

@@ -150,7 +150,10 @@ pub fn reference_top(path: &Path, k: usize) -> Result<Vec<(String, u64)>> {
     for w in text.split_whitespace() {
         *counts.entry(w).or_insert(0) += 1;
     }
-    let mut v: Vec<(String, u64)> = counts.into_iter().map(|(w, n)| (w.to_string(), n)).collect();
+    let mut v: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(w, n)| (w.to_string(), n))
+        .collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.truncate(k);
     Ok(v)
@@ -161,7 +164,9 @@ pub fn reference_top(path: &Path, k: usize) -> Result<Vec<(String, u64)>> {
 pub async fn bench_wordcount(client: &Client, cfg: &WordcountConfig) -> Result<WordcountReport> {
     let path = ensure_input(cfg)?;
     let path_s = path.display().to_string();
-    let file_bytes = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+    let file_bytes = std::fs::metadata(&path)
+        .map_err(|e| Error::io(&path, e))?
+        .len();
     let start = Instant::now();
     let bag = read_text(
         &[&path_s],
@@ -219,7 +224,10 @@ mod tests {
         let ratio = top[0].1 as f64 / top[1].1 as f64;
         assert!((1.6..2.6).contains(&ratio), "ratio {ratio}");
         let lines = text.iter().filter(|c| **c == b'\n').count();
-        let words = String::from_utf8(text.clone()).unwrap().split_whitespace().count();
+        let words = String::from_utf8(text.clone())
+            .unwrap()
+            .split_whitespace()
+            .count();
         let per_line = words as f64 / lines as f64;
         assert!((8.0..12.0).contains(&per_line), "{per_line} words per line");
     }

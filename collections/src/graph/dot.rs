@@ -24,7 +24,11 @@ fn render<'a>(
 ) -> String {
     let mut out = String::from("digraph rask {\n  rankdir=BT;\n  node [shape=box];\n");
     for k in held {
-        let _ = writeln!(out, "  {} [shape=ellipse, style=dashed];", quote(k.as_str()));
+        let _ = writeln!(
+            out,
+            "  {} [shape=ellipse, style=dashed];",
+            quote(k.as_str())
+        );
     }
     for (key, function, deps) in nodes {
         let _ = writeln!(

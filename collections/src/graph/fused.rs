@@ -57,7 +57,10 @@ pub fn run_fused(args: &[Bytes]) -> InvokeResult {
         let entry = registry.get(&step.function).ok_or_else(|| {
             (
                 TaskErrorKind::UnknownFunction,
-                format!("function {} is not registered on this worker", step.function),
+                format!(
+                    "function {} is not registered on this worker",
+                    step.function
+                ),
             )
         })?;
         let mut call = Vec::with_capacity(step.args.len());
