@@ -327,7 +327,7 @@ impl Sink for State {
             }
             State::FoldBy(f) => {
                 let x = Bytes::copy_from_slice(rec);
-                let k = call(f.key, &[x.clone()])?;
+                let k = call(f.key, std::slice::from_ref(&x))?;
                 match f.index.get(&k[..]) {
                     Some(&i) => {
                         let acc = f.accs[i].1.clone();
@@ -376,7 +376,8 @@ pub fn count_ascii_words(buf: &[u8], out: &mut FxHashMap<Vec<u8>, u64>) {
         t
     }
     static WS: [bool; 256] = table();
-    let mut counts: FxHashMap<&[u8], u64> = FxHashMap::default();
+    let mut counts: FxHashMap<&[u8], u64> =
+        FxHashMap::with_capacity_and_hasher(1 << 14, Default::default());
     let (mut i, n) = (0, buf.len());
     while i < n {
         while i < n && WS[buf[i] as usize] {
@@ -400,5 +401,38 @@ pub fn count_ascii_words(buf: &[u8], out: &mut FxHashMap<Vec<u8>, u64>) {
                 out.insert(key.clone(), c);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rask_protocol::decode_value;
+
+    #[test]
+    fn the_native_word_counter_agrees_with_split_whitespace() {
+        let text = "a bb\tccc\n\nbb  a\r\nx\x0by\x0cz a\n";
+        let mut got = FxHashMap::default();
+        count_ascii_words(text.as_bytes(), &mut got);
+        let mut want: FxHashMap<String, u64> = FxHashMap::default();
+        for w in text.split_whitespace() {
+            *want.entry(w.to_string()).or_default() += 1;
+        }
+        let got: FxHashMap<String, u64> = got
+            .into_iter()
+            .map(|(k, n)| (decode_value::<String>(&k).unwrap(), n))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn topk_keeps_the_best_and_ranks_ties_by_bytes() {
+        let mut s = State::new(&SinkSpec::TopK(2, TopKey::Element(Kind::I64), true)).unwrap();
+        for x in [5i64, -1, 9, 5, 7] {
+            s.push(&encode_value(&x).unwrap()).unwrap();
+        }
+        let out: Vec<(Scalar, ByteBuf)> = decode_value(&s.finish().unwrap()).unwrap();
+        let keys: Vec<Scalar> = out.into_iter().map(|x| x.0).collect();
+        assert_eq!(keys, [Scalar::I(9), Scalar::I(7)]);
     }
 }

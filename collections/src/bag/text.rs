@@ -110,7 +110,7 @@ pub fn read_block(b: &TextBlock) -> Result<(Vec<u8>, u64), Fail> {
     let from = b.start.saturating_sub(1);
     f.seek(SeekFrom::Start(from))
         .map_err(|e| io_fail(&b.path, e))?;
-    let mut buf = Vec::new();
+    let mut buf = Vec::with_capacity(b.end.map_or(0, |e| (e - from) as usize + 4096));
     match b.end {
         None => {
             f.read_to_end(&mut buf).map_err(|e| io_fail(&b.path, e))?;

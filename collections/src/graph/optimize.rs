@@ -172,7 +172,7 @@ mod tests {
         let b = t(&mut g, "b", &[&a]);
         let c = t(&mut g, "c", &[&b]);
         let _e = t(&mut g, "e", &[]);
-        let order: Vec<Key> = cull(&g, &[c.clone()])
+        let order: Vec<Key> = cull(&g, std::slice::from_ref(&c))
             .unwrap()
             .iter()
             .map(|t| t.key.clone())
@@ -188,7 +188,7 @@ mod tests {
         let a = t(&mut g, "a", &[]);
         let b = t(&mut g, "b", &[&a]);
         let c = t(&mut g, "c", &[&b]);
-        let specs = optimize(&g, &[c.clone()], OptimizeOptions::default()).unwrap();
+        let specs = optimize(&g, std::slice::from_ref(&c), OptimizeOptions::default()).unwrap();
         assert_eq!(specs.len(), 1);
         assert_eq!(specs[0].key, c);
         assert_eq!(specs[0].function, FUSED);
@@ -215,7 +215,7 @@ mod tests {
         let c = t(&mut g, "c", &[&a]);
         let d = t(&mut g, "d", &[&b, &c]);
         let e = t(&mut g, "e", &[&d]);
-        let specs = optimize(&g, &[e.clone()], OptimizeOptions::default()).unwrap();
+        let specs = optimize(&g, std::slice::from_ref(&e), OptimizeOptions::default()).unwrap();
         let keys: Vec<&Key> = specs.iter().map(|s| &s.key).collect();
         assert_eq!(keys, vec![&a, &b, &c, &e]);
         // e absorbed d and depends on b and c.
