@@ -452,7 +452,10 @@ pub async fn delayed_and_graphs(client: &Client) -> Result<()> {
     );
 
     let p = bounded("persist", 30, d.persist(client)).await?;
-    ensure!(p.graph().tasks().count() == 0, "persisted value has no tasks left");
+    ensure!(
+        p.graph().tasks().count() == 0,
+        "persisted value has no tasks left"
+    );
     let e = delayed(add, (&p, 100i64))?;
     ensure!(bounded("after persist", 30, e.compute(client)).await? == 107);
     let fut = client.submit(inc, (41i64,))?;
