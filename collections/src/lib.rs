@@ -2,7 +2,7 @@
 //!
 //! - [`graph`]: the task-graph model all collections share: deterministic keys, culling,
 //!   fusing, DOT export, `compute`/`persist`, computing several collections at once.
-//! - [`delayed`]: lazy calls of registered functions, with lazy values as arguments.
+//! - [`delayed`](mod@delayed): lazy calls of registered functions, with lazy values as arguments.
 //! - [`bag`]: partitioned collections of serde values (text files, JSON lines, sequences)
 //!   with element-wise operations and tree-reduced aggregations.
 //! - [`builtins`]: small general-purpose task functions (arithmetic, sums, byte blobs, sleeps,

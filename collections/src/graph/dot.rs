@@ -56,7 +56,7 @@ pub fn to_dot(graph: &Graph) -> String {
     )
 }
 
-/// Optimised task specs (see [`optimize`](super::optimize)) as DOT text.
+/// Optimised task specs (see [`optimize`](super::optimize::optimize)) as DOT text.
 pub fn specs_to_dot(specs: &[TaskSpec]) -> String {
     render(
         specs.iter().map(|s| {

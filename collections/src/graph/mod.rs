@@ -5,7 +5,7 @@
 //! (persisted results, held by futures). Keys are deterministic tokens of the function and its
 //! arguments, so the same pure call made twice is one task.
 //!
-//! - [`optimize`]: culling to what the requested keys need, fusing linear chains into one task.
+//! - [`optimize`](mod@optimize): culling to what the requested keys need, fusing linear chains into one task.
 //! - [`fused`]: the built-in function that runs a fused chain on a worker.
 //! - [`compute`]: submitting graphs, `compute`/`persist`, computing several collections at once.
 //! - [`progress`]: the terminal progress bar.
