@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rask_protocol::{
     decode_batch, encode_batch, FromStore, Hello, HelloReply, Key, Role, ToStore, Welcome,
 };
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// A worker's store of results.
 pub struct DataStore {
@@ -63,10 +63,10 @@ impl DataStore {
             ctx.add_stream(bound.events);
             DataStore {
                 name,
-                data: HashMap::new(),
+                data: HashMap::default(),
                 nbytes: 0,
                 sender: bound.sender,
-                peers: HashSet::new(),
+                peers: HashSet::default(),
             }
         });
         Ok((addr, endpoint))

@@ -15,7 +15,7 @@ use rask_protocol::{
     decode_batch, encode_batch, Attempt, ComputeMsg, FromWorker, Hello, Key, Role, TaskError,
     TaskErrorKind, ToWorker, WorkerHeartbeat, WorkerHello, WorkerId,
 };
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +64,21 @@ pub struct Worker {
     outbox: Vec<FromWorker>,
     heartbeat: Duration,
     heartbeat_handle: Option<SpawnHandle>,
+    flush_queued: bool,
+}
+
+/// Sends what handlers queued once the mailbox is drained: results finishing together travel
+/// to the scheduler as one batch.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Flush> for Worker {
+    type Result = ();
+    fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) {
+        self.flush_queued = false;
+        self.flush();
+    }
 }
 
 impl Actor for Worker {
@@ -221,10 +236,11 @@ impl Worker {
                 store_addr,
                 pool,
                 peers,
-                running: HashMap::new(),
+                running: HashMap::default(),
                 outbox: Vec::new(),
                 heartbeat,
                 heartbeat_handle: None,
+                flush_queued: false,
             };
             w.start_heartbeat(ctx);
             w
@@ -251,6 +267,13 @@ impl Worker {
                 })
                 .wait(ctx);
         }));
+    }
+
+    fn flush_soon(&mut self, ctx: &mut Context<Self>) {
+        if !self.flush_queued {
+            self.flush_queued = true;
+            ctx.notify(Flush);
+        }
     }
 
     fn flush(&mut self) {
@@ -401,7 +424,7 @@ impl StreamHandler<DealerEvent> for Worker {
 
 impl Handler<JobDone> for Worker {
     type Result = ();
-    fn handle(&mut self, msg: JobDone, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: JobDone, ctx: &mut Context<Self>) {
         let Some((attempt, function)) = self.running.get(&msg.key).cloned() else {
             return;
         };
@@ -432,7 +455,7 @@ impl Handler<JobDone> for Worker {
                 },
             }),
         }
-        self.flush();
+        self.flush_soon(ctx);
     }
 }
 
