@@ -133,12 +133,14 @@ impl ClientActor {
                 worker,
                 addr,
                 nbytes,
+                value,
             }) => self.set_status(
                 &key,
                 Status::Memory {
                     worker,
                     addr,
                     nbytes,
+                    value,
                 },
             ),
             ToClient::Erred(e) => {
@@ -362,6 +364,9 @@ async fn fetch(me: Addr<ClientActor>, stores: StorePool, keys: Vec<Key>) -> Resu
             .map_err(closed)?;
         for (i, status) in todo.into_iter().zip(statuses) {
             match status {
+                Status::Memory {
+                    value: Some(v), ..
+                } => values[i] = Some(v),
                 Status::Memory { worker, addr, .. } => {
                     by_store.entry(addr).or_insert((worker, vec![])).1.push(i)
                 }
@@ -441,6 +446,7 @@ impl Handler<Scatter> for ClientActor {
                         worker,
                         addr: addr.clone(),
                         nbytes: *nbytes,
+                        value: None,
                     },
                 );
             }

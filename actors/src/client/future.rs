@@ -26,6 +26,8 @@ pub enum Status {
         addr: String,
         /// Encoded size.
         nbytes: u64,
+        /// The encoded value, when it was small enough to come with the notification.
+        value: Option<bytes::Bytes>,
     },
     /// Failed.
     Erred(TaskError),

@@ -268,7 +268,7 @@ impl Core {
     /// chains of any length finish without recursion).
     fn complete_zero(&mut self, out: &mut impl Outbox) {
         while let Some((worker, key, attempt)) = self.zero_done.pop() {
-            self.finished(worker, key, rask_protocol::Attempt(attempt), 0, out);
+            self.finished(worker, key, rask_protocol::Attempt(attempt), 0, None, out);
         }
     }
 
@@ -289,7 +289,12 @@ impl Core {
                 key,
                 attempt,
                 nbytes,
-            } => self.finished(worker, key, attempt, nbytes, out),
+            } => self.finished(worker, key, attempt, nbytes, None, out),
+            FromWorker::FinishedInline {
+                key,
+                attempt,
+                value,
+            } => self.finished(worker, key, attempt, value.len() as u64, Some(value), out),
             FromWorker::Failed { attempt, error } => self.failed(worker, attempt, error, out),
             FromWorker::MissingDeps {
                 key,

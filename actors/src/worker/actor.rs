@@ -19,6 +19,10 @@ use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Results up to this size travel with the completion message, so the client needs no
+/// separate fetch (larger ones are fetched straight from the data-store).
+pub const INLINE_LIMIT: usize = 1024;
+
 /// How a worker is set up.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -437,12 +441,20 @@ impl Handler<JobDone> for Worker {
                 let nbytes = value.len() as u64;
                 self.store.do_send(Put {
                     key: msg.key.clone(),
-                    value,
+                    value: value.clone(),
                 });
-                self.outbox.push(FromWorker::Finished {
-                    key: msg.key,
-                    attempt,
-                    nbytes,
+                self.outbox.push(if value.len() <= INLINE_LIMIT {
+                    FromWorker::FinishedInline {
+                        key: msg.key,
+                        attempt,
+                        value,
+                    }
+                } else {
+                    FromWorker::Finished {
+                        key: msg.key,
+                        attempt,
+                        nbytes,
+                    }
                 });
             }
             Err((kind, message)) => self.outbox.push(FromWorker::Failed {
