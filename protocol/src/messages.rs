@@ -272,4 +272,18 @@ pub enum FromStore {
         /// Size stored.
         nbytes: u64,
     },
+    /// One chunk of a large value (chunks of one value arrive in order, each in a message of
+    /// its own, so no buffer the size of the value is built for the socket).
+    Chunk {
+        /// The request this answers.
+        req: RequestId,
+        /// The key.
+        key: Key,
+        /// Where this chunk starts in the value.
+        offset: u64,
+        /// The value's whole size.
+        total: u64,
+        /// Index of the bulk frame with the chunk.
+        frame: u32,
+    },
 }

@@ -364,9 +364,7 @@ async fn fetch(me: Addr<ClientActor>, stores: StorePool, keys: Vec<Key>) -> Resu
             .map_err(closed)?;
         for (i, status) in todo.into_iter().zip(statuses) {
             match status {
-                Status::Memory {
-                    value: Some(v), ..
-                } => values[i] = Some(v),
+                Status::Memory { value: Some(v), .. } => values[i] = Some(v),
                 Status::Memory { worker, addr, .. } => {
                     by_store.entry(addr).or_insert((worker, vec![])).1.push(i)
                 }
