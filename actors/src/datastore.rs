@@ -2,13 +2,14 @@
 //! worker's own ROUTER socket, and to its worker through actor messages.
 
 use crate::transport::router::{bind_router, RouterEvent, RouterSender};
+use crate::transport::store_client::CHUNK;
 use crate::{Error, Result};
 use actix::prelude::*;
 use bytes::Bytes;
 use rask_protocol::{
     decode_batch, encode_batch, FromStore, Hello, HelloReply, Key, Role, ToStore, Welcome,
 };
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// A worker's store of results.
 pub struct DataStore {
@@ -63,10 +64,10 @@ impl DataStore {
             ctx.add_stream(bound.events);
             DataStore {
                 name,
-                data: HashMap::new(),
+                data: HashMap::default(),
                 nbytes: 0,
                 sender: bound.sender,
-                peers: HashSet::new(),
+                peers: HashSet::default(),
             }
         });
         Ok((addr, endpoint))
@@ -108,6 +109,26 @@ impl DataStore {
         }
     }
 
+    fn send_chunks(&self, peer: &Bytes, req: rask_protocol::RequestId, key: &Key, value: Bytes) {
+        let total = value.len() as u64;
+        let mut offset = 0;
+        while offset < value.len() {
+            let end = (offset + CHUNK).min(value.len());
+            let msg = FromStore::Chunk {
+                req,
+                key: key.clone(),
+                offset: offset as u64,
+                total,
+                frame: 0,
+            };
+            match encode_batch(std::slice::from_ref(&msg), vec![value.slice(offset..end)]) {
+                Ok(frames) => self.sender.send(peer.clone(), frames),
+                Err(e) => tracing::error!("cannot encode a chunk: {e}"),
+            }
+            offset = end;
+        }
+    }
+
     fn serve(&mut self, peer: Bytes, frames: Vec<Bytes>) {
         let batch = match decode_batch::<ToStore>(frames) {
             Ok(b) => b,
@@ -123,6 +144,10 @@ impl DataStore {
                     let mut bulk = Vec::new();
                     for key in keys {
                         match self.data.get(key) {
+                            Some(v) if v.len() > CHUNK => {
+                                // Big values go first, in messages of one chunk each.
+                                self.send_chunks(&peer, *req, key, v.clone());
+                            }
                             Some(v) => {
                                 replies.push(FromStore::Value {
                                     req: *req,
@@ -157,6 +182,9 @@ impl DataStore {
                     }
                 },
             };
+            if replies.is_empty() {
+                continue;
+            }
             match encode_batch(&replies, bulk) {
                 Ok(frames) => self.sender.send(peer.clone(), frames),
                 Err(e) => tracing::error!("cannot encode store reply: {e}"),

@@ -5,6 +5,7 @@
 
 use crate::ids::{Attempt, Key, RequestId, WorkerId};
 use crate::task::{Arg, TaskError, TaskSpec};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Client → scheduler.
@@ -79,6 +80,8 @@ pub struct InMemoryMsg {
     pub addr: String,
     /// Size of the encoded value.
     pub nbytes: u64,
+    /// The value itself when it is small and just finished (no fetch needed).
+    pub value: Option<Bytes>,
 }
 
 /// Answers to client requests.
@@ -197,6 +200,16 @@ pub enum FromWorker {
     Heartbeat(WorkerHeartbeat),
     /// Shutting down cleanly.
     Goodbye,
+    /// An attempt finished with a small result, carried along so clients need not fetch it
+    /// (it is also in this worker's data-store).
+    FinishedInline {
+        /// The task.
+        key: Key,
+        /// Which attempt.
+        attempt: Attempt,
+        /// The encoded result.
+        value: Bytes,
+    },
 }
 
 /// Figures a worker reports with each heartbeat.
@@ -258,5 +271,19 @@ pub enum FromStore {
         key: Key,
         /// Size stored.
         nbytes: u64,
+    },
+    /// One chunk of a large value (chunks of one value arrive in order, each in a message of
+    /// its own, so no buffer the size of the value is built for the socket).
+    Chunk {
+        /// The request this answers.
+        req: RequestId,
+        /// The key.
+        key: Key,
+        /// Where this chunk starts in the value.
+        offset: u64,
+        /// The value's whole size.
+        total: u64,
+        /// Index of the bulk frame with the chunk.
+        frame: u32,
     },
 }

@@ -12,7 +12,7 @@ use rask_protocol::{
     decode_batch, encode_batch, FromClient, InMemoryMsg, Key, Reply, RequestId, ScatteredMsg,
     TaskSpec, ToClient, WorkerId,
 };
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::time::Duration;
 
 /// How many times a fetch is retried after the holder turned out not to have the value.
@@ -32,7 +32,22 @@ pub struct ClientActor {
     requests: HashMap<u64, oneshot::Sender<Reply>>,
     next_req: u64,
     outbox: Vec<FromClient>,
+    flush_queued: bool,
     heartbeat: Duration,
+}
+
+/// Sends what the handlers queued, once the mailbox is drained (one batch, not one message
+/// per call).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Flush> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) {
+        self.flush_queued = false;
+        self.flush();
+    }
 }
 
 impl Actor for ClientActor {
@@ -61,10 +76,11 @@ impl ClientActor {
             ClientActor {
                 scheduler: conn.sender,
                 stores: StorePool::new(name),
-                keys: HashMap::new(),
-                requests: HashMap::new(),
+                keys: HashMap::default(),
+                requests: HashMap::default(),
                 next_req: 1,
                 outbox: Vec::new(),
+                flush_queued: false,
                 heartbeat,
             }
         })
@@ -78,6 +94,13 @@ impl ClientActor {
             self.scheduler.send(frames);
         }
         self.outbox.clear();
+    }
+
+    fn flush_soon(&mut self, ctx: &mut Context<Self>) {
+        if !self.flush_queued {
+            self.flush_queued = true;
+            ctx.notify(Flush);
+        }
     }
 
     fn set_status(&mut self, key: &Key, status: Status) {
@@ -110,12 +133,14 @@ impl ClientActor {
                 worker,
                 addr,
                 nbytes,
+                value,
             }) => self.set_status(
                 &key,
                 Status::Memory {
                     worker,
                     addr,
                     nbytes,
+                    value,
                 },
             ),
             ToClient::Erred(e) => {
@@ -167,12 +192,17 @@ pub struct Submit(pub Vec<TaskSpec>);
 
 impl Handler<Submit> for ClientActor {
     type Result = ();
-    fn handle(&mut self, msg: Submit, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
         for spec in msg.0.iter().filter(|s| s.wanted) {
             self.add_ref(spec.key.clone(), Status::Pending);
         }
-        self.outbox.push(FromClient::Submit(msg.0));
-        self.flush();
+        // Consecutive submissions travel as one Submit.
+        if let Some(FromClient::Submit(specs)) = self.outbox.last_mut() {
+            specs.extend(msg.0);
+        } else {
+            self.outbox.push(FromClient::Submit(msg.0));
+        }
+        self.flush_soon(ctx);
     }
 }
 
@@ -183,15 +213,19 @@ pub struct DropRef(pub Key);
 
 impl Handler<DropRef> for ClientActor {
     type Result = ();
-    fn handle(&mut self, msg: DropRef, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: DropRef, ctx: &mut Context<Self>) {
         let Some(e) = self.keys.get_mut(&msg.0) else {
             return;
         };
         e.refs -= 1;
         if e.refs == 0 {
             self.keys.remove(&msg.0);
-            self.outbox.push(FromClient::Release(vec![msg.0]));
-            self.flush();
+            if let Some(FromClient::Release(keys)) = self.outbox.last_mut() {
+                keys.push(msg.0);
+            } else {
+                self.outbox.push(FromClient::Release(vec![msg.0]));
+            }
+            self.flush_soon(ctx);
         }
     }
 }
@@ -265,6 +299,44 @@ impl Handler<Missing> for ClientActor {
     }
 }
 
+/// Wait until every key is done; statuses in order.
+#[derive(Message)]
+#[rtype(result = "Vec<Status>")]
+pub struct WaitAll(pub Vec<Key>);
+
+impl Handler<WaitAll> for ClientActor {
+    type Result = ResponseFuture<Vec<Status>>;
+    fn handle(&mut self, msg: WaitAll, _ctx: &mut Context<Self>) -> Self::Result {
+        let mut ready: Vec<Option<Status>> = Vec::with_capacity(msg.0.len());
+        let mut waits = Vec::new();
+        for (i, key) in msg.0.iter().enumerate() {
+            match self.keys.get_mut(key) {
+                None => ready.push(Some(Status::Lost(format!(
+                    "{key} is not held by this client"
+                )))),
+                Some(e) if !matches!(e.status, Status::Pending) => {
+                    ready.push(Some(e.status.clone()))
+                }
+                Some(e) => {
+                    let (tx, rx) = oneshot::channel();
+                    e.waiters.push(tx);
+                    waits.push((i, rx));
+                    ready.push(None);
+                }
+            }
+        }
+        Box::pin(async move {
+            for (i, rx) in waits {
+                ready[i] = Some(
+                    rx.await
+                        .unwrap_or_else(|_| Status::Lost("the client closed".into())),
+                );
+            }
+            ready.into_iter().map(|s| s.expect("filled")).collect()
+        })
+    }
+}
+
 /// Fetch the encoded values of keys (waiting for them to be computed first).
 #[derive(Message)]
 #[rtype(result = "Result<Vec<Bytes>>")]
@@ -284,16 +356,19 @@ async fn fetch(me: Addr<ClientActor>, stores: StorePool, keys: Vec<Key>) -> Resu
     let mut values: Vec<Option<Bytes>> = vec![None; keys.len()];
     for _ in 0..FETCH_ATTEMPTS {
         // Where is each missing value?
-        let mut by_store: HashMap<String, (WorkerId, Vec<usize>)> = HashMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            if values[i].is_some() {
-                continue;
-            }
-            match me.send(WaitStatus(key.clone())).await.map_err(closed)? {
+        let mut by_store: HashMap<String, (WorkerId, Vec<usize>)> = HashMap::default();
+        let todo: Vec<usize> = (0..keys.len()).filter(|i| values[*i].is_none()).collect();
+        let statuses = me
+            .send(WaitAll(todo.iter().map(|i| keys[*i].clone()).collect()))
+            .await
+            .map_err(closed)?;
+        for (i, status) in todo.into_iter().zip(statuses) {
+            match status {
+                Status::Memory { value: Some(v), .. } => values[i] = Some(v),
                 Status::Memory { worker, addr, .. } => {
                     by_store.entry(addr).or_insert((worker, vec![])).1.push(i)
                 }
-                other => return Err(other.into_error(key)),
+                other => return Err(other.into_error(&keys[i])),
             }
         }
         if by_store.is_empty() {
@@ -369,6 +444,7 @@ impl Handler<Scatter> for ClientActor {
                         worker,
                         addr: addr.clone(),
                         nbytes: *nbytes,
+                        value: None,
                     },
                 );
             }

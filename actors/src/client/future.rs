@@ -2,10 +2,10 @@
 //! reports where the result was placed; the value is then fetched straight from that worker's
 //! data-store. Dropping the last clone releases the result cluster-wide.
 
-use super::actor::{ClientActor, DropRef, Fetch, WaitStatus};
+use super::actor::{ClientActor, DropRef, Fetch, WaitAll, WaitStatus};
 use crate::{Error, Result};
 use actix::Addr;
-use futures::stream::{FuturesUnordered, Stream, StreamExt};
+use futures::stream::{FuturesUnordered, Stream};
 use rask_protocol::{decode_value, Key, TaskError, WorkerId};
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -26,6 +26,8 @@ pub enum Status {
         addr: String,
         /// Encoded size.
         nbytes: u64,
+        /// The encoded value, when it was small enough to come with the notification.
+        value: Option<bytes::Bytes>,
     },
     /// Failed.
     Erred(TaskError),
@@ -186,9 +188,20 @@ pub fn as_completed<T: 'static>(
 /// Waits for all futures to finish, up to `timeout`. Returns the first failure, if any.
 pub async fn wait<T: 'static>(futures: &[Future<T>], timeout: Duration) -> Result<()> {
     let all = async {
-        let mut done = as_completed(futures.iter().cloned());
-        while let Some(f) = done.next().await {
-            f.wait().await?;
+        let Some(first) = futures.first() else {
+            return Ok(());
+        };
+        let keys: Vec<Key> = futures.iter().map(|f| f.key().clone()).collect();
+        let statuses = first
+            .inner
+            .client
+            .send(WaitAll(keys.clone()))
+            .await
+            .map_err(|_| Error::Closed("client".into()))?;
+        for (key, status) in keys.iter().zip(statuses) {
+            if !matches!(status, Status::Memory { .. }) {
+                return Err(status.into_error(key));
+            }
         }
         Ok(())
     };

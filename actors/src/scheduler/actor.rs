@@ -10,7 +10,7 @@ use rask_protocol::{
     decode_batch, encode_batch, ClientId, FromClient, FromWorker, Hello, HelloReply, ProtocolError,
     Role, ToClient, ToWorker, Welcome, WorkerId, PROTOCOL_VERSION,
 };
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::time::{Duration, Instant};
 
 /// How a scheduler is set up.
@@ -65,6 +65,20 @@ pub struct SchedulerActor {
     worker_peers: HashMap<WorkerId, Bytes>,
     client_peers: HashMap<ClientId, Bytes>,
     out: Pending,
+    flush_queued: bool,
+}
+
+/// Sends the outbox once the current burst of events is handled (one batch per peer).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Flush> for SchedulerActor {
+    type Result = ();
+    fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) {
+        self.flush_queued = false;
+        self.flush();
+    }
 }
 
 /// A running scheduler: its actor and the endpoint it listens on.
@@ -90,10 +104,11 @@ pub async fn start_scheduler(config: SchedulerConfig) -> Result<SchedulerHandle>
             core: Core::new(config.core),
             heartbeat: config.heartbeat,
             sender: bound.sender,
-            peers: HashMap::new(),
-            worker_peers: HashMap::new(),
-            client_peers: HashMap::new(),
+            peers: HashMap::default(),
+            worker_peers: HashMap::default(),
+            client_peers: HashMap::default(),
             out: Pending::default(),
+            flush_queued: false,
         }
     });
     Ok(SchedulerHandle { addr, endpoint })
@@ -174,6 +189,13 @@ impl SchedulerActor {
         self.flush();
     }
 
+    fn flush_soon(&mut self, ctx: &mut Context<Self>) {
+        if !self.flush_queued {
+            self.flush_queued = true;
+            ctx.notify(Flush);
+        }
+    }
+
     fn flush(&mut self) {
         for (id, msgs) in self.out.workers.drain() {
             let Some(peer) = self.worker_peers.get(&id) else {
@@ -213,7 +235,7 @@ impl SchedulerActor {
 }
 
 impl StreamHandler<RouterEvent> for SchedulerActor {
-    fn handle(&mut self, event: RouterEvent, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, event: RouterEvent, ctx: &mut Context<Self>) {
         let now = Instant::now();
         match event {
             RouterEvent::Message { peer, frames } => match self.peers.get(&peer).copied() {
@@ -238,8 +260,8 @@ impl StreamHandler<RouterEvent> for SchedulerActor {
             RouterEvent::Disconnected(peer) => self.disconnected(&peer),
         }
         // Workers removed by a Goodbye lose their routing entry too.
-        let known: Vec<WorkerId> = self.core.worker_ids();
-        if known.len() != self.worker_peers.len() {
+        if self.core.worker_count() != self.worker_peers.len() {
+            let known = self.core.worker_ids();
             let gone: Vec<WorkerId> = self
                 .worker_peers
                 .keys()
@@ -252,7 +274,7 @@ impl StreamHandler<RouterEvent> for SchedulerActor {
                 }
             }
         }
-        self.flush();
+        self.flush_soon(ctx);
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {

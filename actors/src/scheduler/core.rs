@@ -7,7 +7,8 @@ use rask_protocol::{
     ClientId, ClusterInfo, FromClient, FromWorker, Key, Reply, TaskSpec, ToClient, ToWorker,
     WorkerHello, WorkerId, WorkerInfo,
 };
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Where the core's messages go. The actor flushes it to sockets; tests record it.
@@ -64,9 +65,9 @@ impl Core {
     pub fn new(config: CoreConfig) -> Self {
         Core {
             config,
-            tasks: HashMap::new(),
+            tasks: HashMap::default(),
             workers: BTreeMap::new(),
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             policy: Box::new(LocalityThenOccupancy),
             zero_done: Vec::new(),
             next_worker: 1,
@@ -87,6 +88,11 @@ impl Core {
     /// The state of a key, if tracked.
     pub fn task_state(&self, key: &Key) -> Option<&TaskState> {
         self.tasks.get(key).map(|t| &t.state)
+    }
+
+    /// Number of connected workers.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
     }
 
     /// Ids of connected workers.
@@ -110,7 +116,7 @@ impl Core {
             nthreads: hello.nthreads.max(1),
             functions: hello.functions.iter().cloned().collect(),
             processing: Default::default(),
-            has: HashMap::new(),
+            has: HashMap::default(),
             nbytes: 0,
             last_seen: now,
         };
@@ -262,7 +268,7 @@ impl Core {
     /// chains of any length finish without recursion).
     fn complete_zero(&mut self, out: &mut impl Outbox) {
         while let Some((worker, key, attempt)) = self.zero_done.pop() {
-            self.finished(worker, key, rask_protocol::Attempt(attempt), 0, out);
+            self.finished(worker, key, rask_protocol::Attempt(attempt), 0, None, out);
         }
     }
 
@@ -283,7 +289,12 @@ impl Core {
                 key,
                 attempt,
                 nbytes,
-            } => self.finished(worker, key, attempt, nbytes, out),
+            } => self.finished(worker, key, attempt, nbytes, None, out),
+            FromWorker::FinishedInline {
+                key,
+                attempt,
+                value,
+            } => self.finished(worker, key, attempt, value.len() as u64, Some(value), out),
             FromWorker::Failed { attempt, error } => self.failed(worker, attempt, error, out),
             FromWorker::MissingDeps {
                 key,

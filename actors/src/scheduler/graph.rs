@@ -5,6 +5,7 @@
 use super::core::{Core, Outbox};
 use super::policy::Candidate;
 use super::state::{Task, TaskState};
+use bytes::Bytes;
 use rask_protocol::{
     Attempt, ClientId, ComputeMsg, DepLocation, InMemoryMsg, Key, ScatteredMsg, TaskError,
     TaskErrorKind, TaskSpec, ToClient, ToWorker, WorkerId,
@@ -101,7 +102,7 @@ impl Core {
             t.wanted_by.push(client);
         }
         match &t.state {
-            TaskState::Memory { .. } => self.notify_memory(key, Some(client), out),
+            TaskState::Memory { .. } => self.notify_memory(key, Some(client), None, out),
             TaskState::Erred(e) => {
                 let e = (**e).clone();
                 out.to_client(client, ToClient::Erred(e));
@@ -274,7 +275,13 @@ impl Core {
     }
 
     /// Tells clients that want `key` (or only `only`) where its result is.
-    pub(super) fn notify_memory(&self, key: &Key, only: Option<ClientId>, out: &mut impl Outbox) {
+    pub(super) fn notify_memory(
+        &self,
+        key: &Key,
+        only: Option<ClientId>,
+        value: Option<Bytes>,
+        out: &mut impl Outbox,
+    ) {
         let t = &self.tasks[key];
         let TaskState::Memory { who_has } = &t.state else {
             return;
@@ -285,6 +292,7 @@ impl Core {
             worker,
             addr: self.workers[&worker].store_addr.clone(),
             nbytes: t.nbytes,
+            value,
         };
         match only {
             Some(c) => out.to_client(c, ToClient::InMemory(msg)),
@@ -303,6 +311,7 @@ impl Core {
         key: Key,
         attempt: Attempt,
         nbytes: u64,
+        value: Option<Bytes>,
         out: &mut impl Outbox,
     ) {
         let current = matches!(
@@ -335,7 +344,7 @@ impl Core {
         t.suspicious = 0;
         let dependents: Vec<Key> = t.dependents.iter().cloned().collect();
         let deps = t.deps.clone();
-        self.notify_memory(&key, None, out);
+        self.notify_memory(&key, None, value, out);
         self.dependency_arrived(&dependents, out);
         self.release_unneeded(deps.into_iter().chain(std::iter::once(key)), out);
     }
@@ -508,7 +517,7 @@ impl Core {
             self.lose(key);
             self.after_loss(std::slice::from_ref(key), out);
         } else {
-            self.notify_memory(key, None, out);
+            self.notify_memory(key, None, None, out);
         }
     }
 
@@ -582,7 +591,7 @@ impl Core {
                 w.nbytes += nbytes;
             }
             let dependents: Vec<Key> = self.tasks[&key].dependents.iter().cloned().collect();
-            self.notify_memory(&key, Some(client), out);
+            self.notify_memory(&key, Some(client), None, out);
             self.dependency_arrived(&dependents, out);
         }
     }

@@ -2,7 +2,7 @@
 //! small queries.
 
 use rask_protocol::{Arg, ClientId, Key, TaskError, WorkerId};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::time::Instant;
 
 /// Where a task is in its life (Dask's states; `Forgotten` is removal from the map).

@@ -1,15 +1,18 @@
 //! Request/reply connections to workers' data-stores, pooled by address: used by workers to
 //! fetch dependencies from peers and by clients to gather and scatter values directly.
+//!
+//! Values larger than [`CHUNK`] arrive as a run of separate messages of one chunk each, so
+//! neither side ever builds a socket buffer the size of the value; they are assembled here
+//! into one contiguous buffer.
 
 use super::dealer::{self, DealerEvent, DealerSender};
 use crate::error::{Error, Result};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::StreamExt;
-use rask_protocol::{
-    decode_batch, encode_batch, Batch, FromStore, Hello, Key, RequestId, Role, ToStore,
-};
-use std::collections::HashMap;
+use rask_protocol::{decode_batch, encode_batch, FromStore, Hello, Key, RequestId, Role, ToStore};
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,19 +20,91 @@ use std::time::Duration;
 /// How long a data-store may take to answer one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Batch<FromStore>>>>>;
+/// Values above this size travel as separate messages of this size.
+pub const CHUNK: usize = 1 << 20;
+
+/// One answer of a data-store.
+#[derive(Debug)]
+enum Got {
+    Value(Key, Bytes),
+    Missing(Key),
+    Stored(u64),
+}
+
+/// A request waiting for its answers.
+struct Inflight {
+    tx: oneshot::Sender<Vec<Got>>,
+    expected: usize,
+    got: Vec<Got>,
+    partial: Option<(Key, BytesMut)>,
+}
+
+type Pending = Arc<Mutex<HashMap<u64, Inflight>>>;
 
 struct StoreConn {
     sender: DealerSender,
     pending: Pending,
 }
 
-/// Connections to data-stores, one per address, opened on first use and dropped when lost.
+type Connecting = Shared<BoxFuture<'static, Result<Arc<StoreConn>>>>;
+
+/// Connections to data-stores, one per address, opened on first use (concurrent first uses
+/// share one connection attempt) and dropped when lost.
 #[derive(Clone)]
 pub struct StorePool {
     name: String,
-    conns: Arc<Mutex<HashMap<String, Arc<StoreConn>>>>,
+    conns: Arc<Mutex<HashMap<String, Connecting>>>,
     next_req: Arc<AtomicU64>,
+}
+
+fn request_of(m: &FromStore) -> RequestId {
+    match m {
+        FromStore::Value { req, .. }
+        | FromStore::Missing { req, .. }
+        | FromStore::Stored { req, .. }
+        | FromStore::Chunk { req, .. } => *req,
+    }
+}
+
+/// Files the answers of one incoming message; resolves requests that are complete.
+fn dispatch(pending: &Pending, frames: Vec<Bytes>) -> rask_protocol::Result<()> {
+    let batch = decode_batch::<FromStore>(frames)?;
+    let mut map = pending.lock().expect("pending lock");
+    for msg in &batch.messages {
+        let req = request_of(msg).0;
+        let Some(inflight) = map.get_mut(&req) else {
+            continue;
+        };
+        match msg {
+            FromStore::Value { key, frame, .. } => inflight
+                .got
+                .push(Got::Value(key.clone(), batch.frame(*frame)?)),
+            FromStore::Missing { key, .. } => inflight.got.push(Got::Missing(key.clone())),
+            FromStore::Stored { nbytes, .. } => inflight.got.push(Got::Stored(*nbytes)),
+            FromStore::Chunk {
+                key, total, frame, ..
+            } => {
+                let part = batch.frame(*frame)?;
+                let buf = match &mut inflight.partial {
+                    Some((k, buf)) if k == key => buf,
+                    slot => {
+                        *slot = Some((key.clone(), BytesMut::with_capacity(*total as usize)));
+                        &mut slot.as_mut().expect("just set").1
+                    }
+                };
+                buf.extend_from_slice(&part);
+                if buf.len() as u64 >= *total {
+                    let (k, buf) = inflight.partial.take().expect("assembling");
+                    inflight.got.push(Got::Value(k, buf.freeze()));
+                }
+            }
+        }
+        if inflight.got.len() >= inflight.expected {
+            let done = map.remove(&req).expect("present");
+            let _ = done.tx.send(done.got);
+        }
+    }
+    Ok(())
 }
 
 impl StorePool {
@@ -43,11 +118,30 @@ impl StorePool {
     }
 
     async fn conn(&self, addr: &str) -> Result<Arc<StoreConn>> {
-        if let Some(c) = self.conns.lock().expect("pool lock").get(addr) {
-            if !c.sender.is_closed() {
-                return Ok(c.clone());
+        let attempt = {
+            let mut map = self.conns.lock().expect("pool lock");
+            let usable = match map.get(addr).and_then(|c| c.peek()) {
+                Some(Ok(c)) => !c.sender.is_closed(),
+                Some(Err(_)) => false,
+                None => map.contains_key(addr), // still connecting: share it
+            };
+            if !usable {
+                let pool = self.clone();
+                let a = addr.to_string();
+                let fut: BoxFuture<'static, Result<Arc<StoreConn>>> =
+                    Box::pin(async move { pool.open(&a).await });
+                map.insert(addr.to_string(), fut.shared());
             }
+            map.get(addr).expect("present").clone()
+        };
+        let result = attempt.await;
+        if result.is_err() {
+            self.conns.lock().expect("pool lock").remove(addr);
         }
+        result
+    }
+
+    async fn open(&self, addr: &str) -> Result<Arc<StoreConn>> {
         let hello = Hello {
             role: Role::Peer,
             name: self.name.clone(),
@@ -61,10 +155,6 @@ impl StorePool {
             sender: connection.sender,
             pending: pending.clone(),
         });
-        self.conns
-            .lock()
-            .expect("pool lock")
-            .insert(addr.to_string(), conn.clone());
         let conns = self.conns.clone();
         let addr_owned = addr.to_string();
         let mut events = connection.events;
@@ -72,28 +162,20 @@ impl StorePool {
         tokio::spawn(async move {
             while let Some(event) = events.next().await {
                 match event {
-                    DealerEvent::Message(frames) => match decode_batch::<FromStore>(frames) {
-                        Ok(batch) => {
-                            let Some(req) = batch.messages.first().map(request_of) else {
-                                continue;
-                            };
-                            let waiter = pending.lock().expect("pending lock").remove(&req.0);
-                            if let Some(w) = waiter {
-                                let _ = w.send(batch);
-                            }
+                    DealerEvent::Message(frames) => {
+                        if let Err(e) = dispatch(&pending, frames) {
+                            tracing::warn!(addr = %addr_owned, "bad reply from data-store: {e}");
                         }
-                        Err(e) => {
-                            tracing::warn!(addr = %addr_owned, "bad reply from data-store: {e}")
-                        }
-                    },
+                    }
                     DealerEvent::Disconnected => break,
                 }
             }
             // Lost: fail every waiter (dropping the senders) and forget the connection.
             pending.lock().expect("pending lock").clear();
             let mut map = conns.lock().expect("pool lock");
-            if let (Some(cur), Some(me)) = (map.get(&addr_owned), weak.upgrade()) {
-                if Arc::ptr_eq(cur, &me) {
+            let current = map.get(&addr_owned).and_then(|c| c.peek().cloned());
+            if let (Some(Ok(cur)), Some(me)) = (current, weak.upgrade()) {
+                if Arc::ptr_eq(&cur, &me) {
                     map.remove(&addr_owned);
                 }
             }
@@ -104,12 +186,21 @@ impl StorePool {
     async fn request(
         &self,
         addr: &str,
+        expected: usize,
         make: impl FnOnce(RequestId) -> (ToStore, Vec<Bytes>),
-    ) -> Result<Batch<FromStore>> {
+    ) -> Result<Vec<Got>> {
         let conn = self.conn(addr).await?;
         let req = RequestId(self.next_req.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
-        conn.pending.lock().expect("pending lock").insert(req.0, tx);
+        conn.pending.lock().expect("pending lock").insert(
+            req.0,
+            Inflight {
+                tx,
+                expected,
+                got: Vec::with_capacity(expected),
+                partial: None,
+            },
+        );
         let (msg, frames) = make(req);
         let frames = encode_batch(std::slice::from_ref(&msg), frames)?;
         let lost = || Error::Transport {
@@ -120,7 +211,7 @@ impl StorePool {
             return Err(lost());
         }
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Ok(Ok(batch)) => Ok(batch),
+            Ok(Ok(got)) => Ok(got),
             Ok(Err(_)) => Err(lost()),
             Err(_) => {
                 conn.pending.lock().expect("pending lock").remove(&req.0);
@@ -135,43 +226,36 @@ impl StorePool {
     /// Fetches `keys` from the data-store at `addr`: each key with its value, or `None` when
     /// the store does not hold it.
     pub async fn get(&self, addr: &str, keys: Vec<Key>) -> Result<Vec<(Key, Option<Bytes>)>> {
-        let batch = self
-            .request(addr, |req| (ToStore::Get { req, keys }, vec![]))
-            .await?;
-        let mut out = Vec::with_capacity(batch.messages.len());
-        for m in &batch.messages {
-            match m {
-                FromStore::Value { key, frame, .. } => {
-                    out.push((key.clone(), Some(batch.frame(*frame)?)))
-                }
-                FromStore::Missing { key, .. } => out.push((key.clone(), None)),
-                FromStore::Stored { .. } => {}
-            }
+        let n = keys.len();
+        if n == 0 {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let got = self
+            .request(addr, n, |req| (ToStore::Get { req, keys }, vec![]))
+            .await?;
+        Ok(got
+            .into_iter()
+            .filter_map(|g| match g {
+                Got::Value(k, v) => Some((k, Some(v))),
+                Got::Missing(k) => Some((k, None)),
+                Got::Stored(_) => None,
+            })
+            .collect())
     }
 
     /// Stores `value` under `key` in the data-store at `addr`; returns the stored size.
     pub async fn put(&self, addr: &str, key: Key, value: Bytes) -> Result<u64> {
-        let batch = self
-            .request(addr, |req| {
+        let got = self
+            .request(addr, 1, |req| {
                 (ToStore::Put { req, key, frame: 0 }, vec![value])
             })
             .await?;
-        match batch.messages.first() {
-            Some(FromStore::Stored { nbytes, .. }) => Ok(*nbytes),
+        match got.first() {
+            Some(Got::Stored(n)) => Ok(*n),
             other => Err(Error::Transport {
                 addr: addr.to_string(),
                 message: format!("unexpected reply to put: {other:?}"),
             }),
         }
-    }
-}
-
-fn request_of(m: &FromStore) -> RequestId {
-    match m {
-        FromStore::Value { req, .. }
-        | FromStore::Missing { req, .. }
-        | FromStore::Stored { req, .. } => *req,
     }
 }

@@ -15,9 +15,13 @@ use rask_protocol::{
     decode_batch, encode_batch, Attempt, ComputeMsg, FromWorker, Hello, Key, Role, TaskError,
     TaskErrorKind, ToWorker, WorkerHeartbeat, WorkerHello, WorkerId,
 };
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Results up to this size travel with the completion message, so the client needs no
+/// separate fetch (larger ones are fetched straight from the data-store).
+pub const INLINE_LIMIT: usize = 1024;
 
 /// How a worker is set up.
 #[derive(Debug, Clone)]
@@ -64,6 +68,21 @@ pub struct Worker {
     outbox: Vec<FromWorker>,
     heartbeat: Duration,
     heartbeat_handle: Option<SpawnHandle>,
+    flush_queued: bool,
+}
+
+/// Sends what handlers queued once the mailbox is drained: results finishing together travel
+/// to the scheduler as one batch.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Flush> for Worker {
+    type Result = ();
+    fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) {
+        self.flush_queued = false;
+        self.flush();
+    }
 }
 
 impl Actor for Worker {
@@ -221,10 +240,11 @@ impl Worker {
                 store_addr,
                 pool,
                 peers,
-                running: HashMap::new(),
+                running: HashMap::default(),
                 outbox: Vec::new(),
                 heartbeat,
                 heartbeat_handle: None,
+                flush_queued: false,
             };
             w.start_heartbeat(ctx);
             w
@@ -251,6 +271,13 @@ impl Worker {
                 })
                 .wait(ctx);
         }));
+    }
+
+    fn flush_soon(&mut self, ctx: &mut Context<Self>) {
+        if !self.flush_queued {
+            self.flush_queued = true;
+            ctx.notify(Flush);
+        }
     }
 
     fn flush(&mut self) {
@@ -401,7 +428,7 @@ impl StreamHandler<DealerEvent> for Worker {
 
 impl Handler<JobDone> for Worker {
     type Result = ();
-    fn handle(&mut self, msg: JobDone, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: JobDone, ctx: &mut Context<Self>) {
         let Some((attempt, function)) = self.running.get(&msg.key).cloned() else {
             return;
         };
@@ -414,12 +441,20 @@ impl Handler<JobDone> for Worker {
                 let nbytes = value.len() as u64;
                 self.store.do_send(Put {
                     key: msg.key.clone(),
-                    value,
+                    value: value.clone(),
                 });
-                self.outbox.push(FromWorker::Finished {
-                    key: msg.key,
-                    attempt,
-                    nbytes,
+                self.outbox.push(if value.len() <= INLINE_LIMIT {
+                    FromWorker::FinishedInline {
+                        key: msg.key,
+                        attempt,
+                        value,
+                    }
+                } else {
+                    FromWorker::Finished {
+                        key: msg.key,
+                        attempt,
+                        nbytes,
+                    }
                 });
             }
             Err((kind, message)) => self.outbox.push(FromWorker::Failed {
@@ -432,7 +467,7 @@ impl Handler<JobDone> for Worker {
                 },
             }),
         }
-        self.flush();
+        self.flush_soon(ctx);
     }
 }
 
