@@ -10,7 +10,7 @@
 //! - [`cli`]: the clap definitions of every command.
 //! - [`serve`]: running a scheduler, a worker or a whole local cluster until interrupted.
 //! - [`demo`]: a real computation on an in-process cluster.
-//! - [`bench`]: `rask bench`, verified benchmarks printing JSON figures.
+//! - [`mod@bench`]: `rask bench`, verified benchmarks printing JSON figures.
 
 #![warn(missing_docs)]
 

@@ -140,6 +140,9 @@ pub enum ToWorker {
         /// The attempt to cancel.
         attempt: Attempt,
     },
+    /// The scheduler removed this worker (missed heartbeats) while its connection stayed up:
+    /// register again, reporting the keys held.
+    Rejoin,
 }
 
 /// A task to run, with where to find each dependency.

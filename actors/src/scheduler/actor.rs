@@ -38,6 +38,8 @@ impl Default for SchedulerConfig {
 enum Peer {
     Worker(WorkerId),
     Client(ClientId),
+    /// A worker removed for silence whose connection is still up: told to register again.
+    Evicted,
 }
 
 /// Messages produced while handling one event, grouped by destination.
@@ -122,10 +124,17 @@ impl SchedulerActor {
     fn tick(&mut self) {
         for id in self.core.on_tick(Instant::now(), &mut self.out) {
             if let Some(peer) = self.worker_peers.remove(&id) {
-                self.peers.remove(&peer);
+                self.peers.insert(peer, Peer::Evicted);
             }
         }
         self.flush();
+    }
+
+    fn rejoin(&self, peer: Bytes) {
+        match encode_batch(&[ToWorker::Rejoin], vec![]) {
+            Ok(frames) => self.sender.send(peer, frames),
+            Err(e) => tracing::error!("cannot encode rejoin: {e}"),
+        }
     }
 
     fn reply(&self, peer: Bytes, reply: HelloReply) {
@@ -229,7 +238,7 @@ impl SchedulerActor {
                 self.client_peers.remove(&id);
                 self.core.remove_client(id, &mut self.out);
             }
-            None => {}
+            Some(Peer::Evicted) | None => {}
         }
     }
 }
@@ -240,6 +249,7 @@ impl StreamHandler<RouterEvent> for SchedulerActor {
         match event {
             RouterEvent::Message { peer, frames } => match self.peers.get(&peer).copied() {
                 None => self.handshake(peer, &frames),
+                Some(Peer::Evicted) => self.rejoin(peer),
                 Some(Peer::Worker(id)) => match decode_batch::<FromWorker>(frames) {
                     Ok(batch) => {
                         for msg in batch.messages {

@@ -56,6 +56,7 @@ pub struct Core {
     pub(super) policy: Box<dyn Placement>,
     /// Zero-worker mode: assignments completed at the end of the current event.
     pub(super) zero_done: Vec<(WorkerId, Key, u32)>,
+    last_tick: Option<Instant>,
     next_worker: u32,
     next_client: u32,
 }
@@ -70,6 +71,7 @@ impl Core {
             clients: HashMap::default(),
             policy: Box::new(LocalityThenOccupancy),
             zero_done: Vec::new(),
+            last_tick: None,
             next_worker: 1,
             next_client: 1,
         }
@@ -314,8 +316,22 @@ impl Core {
 
     /// Periodic check: removes workers and clients silent for longer than their TTL.
     /// Returns the removed workers so the actor can drop their connections.
+    ///
+    /// If the scheduler itself stalled (a tick came much later than due, e.g. while it
+    /// digested a huge graph), everyone's silence is forgiven once: their heartbeats are
+    /// probably waiting unread.
     pub fn on_tick(&mut self, now: Instant, out: &mut impl Outbox) -> Vec<WorkerId> {
         let ttl = self.config.worker_ttl;
+        let stalled = self
+            .last_tick
+            .is_some_and(|t| now.saturating_duration_since(t) > ttl / 4);
+        self.last_tick = Some(now);
+        if stalled {
+            tracing::warn!("scheduler was busy for a while; extending every heartbeat deadline");
+            self.workers.values_mut().for_each(|w| w.last_seen = now);
+            self.clients.values_mut().for_each(|c| c.last_seen = now);
+            return Vec::new();
+        }
         let dead: Vec<WorkerId> = self
             .workers
             .iter()

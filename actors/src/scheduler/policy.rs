@@ -70,7 +70,7 @@ impl Placement for LocalityThenOccupancy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::{HashMap, HashSet};
+    use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
     use std::time::Instant;
 
     fn worker(funcs: &[&str], processing: usize) -> Worker {
@@ -82,7 +82,7 @@ mod tests {
             processing: (0..processing)
                 .map(|i| rask_protocol::Key::new(format!("p{i}")))
                 .collect::<HashSet<_>>(),
-            has: HashMap::new(),
+            has: HashMap::default(),
             nbytes: 0,
             last_seen: Instant::now(),
         }

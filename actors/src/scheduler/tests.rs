@@ -454,6 +454,28 @@ fn silent_worker_is_removed_after_ttl() {
 }
 
 #[test]
+fn a_stalled_scheduler_forgives_silence_once() {
+    let mut h = Harness::new(); // worker TTL 5 s
+    let w = h.worker(&["f"]);
+    h.core.on_tick(h.now, &mut h.out);
+    h.now += Duration::from_secs(30); // the scheduler was busy for 30 s
+    assert!(h.core.on_tick(h.now, &mut h.out).is_empty());
+    for _ in 0..5 {
+        h.now += Duration::from_secs(1);
+        assert!(
+            h.core.on_tick(h.now, &mut h.out).is_empty(),
+            "within the TTL again"
+        );
+    }
+    h.now += Duration::from_secs(1);
+    assert_eq!(
+        h.core.on_tick(h.now, &mut h.out),
+        vec![w],
+        "silent for real"
+    );
+}
+
+#[test]
 fn client_leaving_releases_its_keys() {
     let mut h = Harness::new();
     h.worker(&["f"]);

@@ -11,6 +11,7 @@ use crate::transport::store_client::StorePool;
 use crate::{Error, Result};
 use actix::prelude::*;
 use bytes::Bytes;
+use futures::StreamExt;
 use rask_protocol::{
     decode_batch, encode_batch, Attempt, ComputeMsg, FromWorker, Hello, Key, Role, TaskError,
     TaskErrorKind, ToWorker, WorkerHeartbeat, WorkerHello, WorkerId,
@@ -69,6 +70,8 @@ pub struct Worker {
     heartbeat: Duration,
     heartbeat_handle: Option<SpawnHandle>,
     flush_queued: bool,
+    /// Number of the current scheduler connection.
+    generation: u64,
 }
 
 /// Sends what handlers queued once the mailbox is drained: results finishing together travel
@@ -227,7 +230,7 @@ impl Worker {
         tracing::info!(worker = %id, %name, store = %store_addr, scheduler = %scheduler_addr, "worker registered");
         let peers = StorePool::new(name.clone());
         Ok(Worker::create(move |ctx| {
-            ctx.add_stream(conn.events);
+            ctx.add_stream(conn.events.map(|e| SchedulerEvent(0, e)));
             let mut w = Worker {
                 config: WorkerConfig {
                     scheduler: scheduler_addr,
@@ -245,6 +248,7 @@ impl Worker {
                 heartbeat,
                 heartbeat_handle: None,
                 flush_queued: false,
+                generation: 0,
             };
             w.start_heartbeat(ctx);
             w
@@ -307,6 +311,7 @@ impl Worker {
                     self.running.remove(&key);
                 }
             }
+            ToWorker::Rejoin => self.lost_scheduler(ctx, "the scheduler asked to register again"),
         }
     }
 
@@ -374,6 +379,21 @@ impl Worker {
         });
     }
 
+    fn lost_scheduler(&mut self, ctx: &mut Context<Self>, why: &str) {
+        if self.scheduler.take().is_some() {
+            tracing::warn!(worker = %self.name, "{why}; reconnecting");
+            self.generation += 1;
+            self.running.clear();
+            self.reconnect(ctx);
+        }
+    }
+
+    fn attach(&mut self, ctx: &mut Context<Self>, conn: dealer::Connection) {
+        let generation = self.generation;
+        ctx.add_stream(conn.events.map(move |e| SchedulerEvent(generation, e)));
+        self.scheduler = Some(conn.sender);
+    }
+
     fn reconnect(&mut self, ctx: &mut Context<Self>) {
         let addr = self.config.scheduler.clone();
         let (store, name, store_addr, threads) = (
@@ -399,8 +419,18 @@ impl Worker {
     }
 }
 
-impl StreamHandler<DealerEvent> for Worker {
-    fn handle(&mut self, event: DealerEvent, ctx: &mut Context<Self>) {
+/// An event of the scheduler connection number `.0` (older connections' events are ignored).
+struct SchedulerEvent(u64, DealerEvent);
+
+impl StreamHandler<SchedulerEvent> for Worker {
+    fn handle(
+        &mut self,
+        SchedulerEvent(generation, event): SchedulerEvent,
+        ctx: &mut Context<Self>,
+    ) {
+        if generation != self.generation {
+            return;
+        }
         match event {
             DealerEvent::Message(frames) => match decode_batch::<ToWorker>(frames) {
                 Ok(batch) => {
@@ -411,13 +441,7 @@ impl StreamHandler<DealerEvent> for Worker {
                 }
                 Err(e) => tracing::warn!("dropping malformed message from the scheduler: {e}"),
             },
-            DealerEvent::Disconnected => {
-                if self.scheduler.take().is_some() {
-                    tracing::warn!(worker = %self.name, "lost the scheduler; reconnecting");
-                    self.running.clear();
-                    self.reconnect(ctx);
-                }
-            }
+            DealerEvent::Disconnected => self.lost_scheduler(ctx, "lost the scheduler"),
         }
     }
 
@@ -497,8 +521,7 @@ impl Handler<Reconnected> for Worker {
         self.id = Some(WorkerId(conn.welcome.id));
         self.heartbeat = Duration::from_millis(conn.welcome.heartbeat_ms.max(10) as u64);
         tracing::info!(worker = %self.name, id = conn.welcome.id, "re-registered with the scheduler");
-        ctx.add_stream(conn.events);
-        self.scheduler = Some(conn.sender);
+        self.attach(ctx, conn);
         self.start_heartbeat(ctx);
         self.flush();
     }
