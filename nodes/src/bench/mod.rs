@@ -29,6 +29,8 @@ pub enum BenchName {
     /// Like `tiny`, but the scheduler marks tasks done without running them (runtime
     /// overhead only).
     Zero,
+    /// Word count over generated text (bag: read_text, split, frequencies, top 10).
+    Wordcount,
 }
 
 /// `rask bench` flags.
@@ -55,9 +57,9 @@ pub struct BenchArgs {
     /// Round trips for latency.
     #[arg(long, default_value_t = 2_000)]
     pub count: usize,
-    /// Megabytes for transfer.
-    #[arg(long, default_value_t = 100)]
-    pub mb: usize,
+    /// Megabytes for transfer (default 100) and wordcount (default 200).
+    #[arg(long)]
+    pub mb: Option<usize>,
     /// Repetitions (the median run is reported, all runs are listed).
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
@@ -82,7 +84,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             BenchName::Chain => tasks::chain(client, args.tasks)?,
             BenchName::Fanout => tasks::fanout(client, args.tasks)?,
             BenchName::Latency => tasks::latency(client, args.count)?,
-            BenchName::Transfer => transfer::transfer(client, args.mb)?,
+            BenchName::Transfer => transfer::transfer(client, args.mb.unwrap_or(100))?,
+            BenchName::Wordcount => wordcount(client, args.mb.unwrap_or(200))?,
         };
         runs.push(figures);
     }
@@ -112,6 +115,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("{line}");
     anyhow::ensure!(ok, "benchmark results did not verify");
     Ok(())
+}
+
+fn wordcount(client: &rask_actors::client::Client, mb: usize) -> anyhow::Result<Map<String, Value>> {
+    let config = rask_collections::bag::WordcountConfig {
+        mb: mb as f64,
+        ..Default::default()
+    };
+    let report = futures::executor::block_on(rask_collections::bag::bench_wordcount(client, &config))?;
+    match serde_json::to_value(report)? {
+        Value::Object(m) => Ok(m),
+        _ => anyhow::bail!("the word-count report is not an object"),
+    }
 }
 
 fn reorder(mut m: Map<String, Value>) -> Map<String, Value> {
