@@ -11,19 +11,38 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The run with the median `seconds` (all runs must have verified for `ok`).
+/// Medians over repeated runs: every numeric figure is the median of that figure across
+/// runs (each leg and percentile separately); `ok` holds only if every run verified.
 pub fn median_run(runs: &[Map<String, Value>]) -> Map<String, Value> {
     let ok = runs
         .iter()
         .all(|r| r.get("ok").and_then(Value::as_bool).unwrap_or(false));
-    let mut sorted: Vec<&Map<String, Value>> = runs.iter().collect();
-    sorted.sort_by(|a, b| {
-        let s = |m: &Map<String, Value>| m.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
-        s(a).total_cmp(&s(b))
-    });
-    let mut m = sorted[sorted.len() / 2].clone();
+    let mut m = runs[0].clone();
+    for (key, value) in m.iter_mut() {
+        if !value.is_f64() {
+            continue;
+        }
+        let mut xs: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.get(key).and_then(Value::as_f64))
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        if let Some(med) = median(&xs) {
+            *value = Value::from(med);
+        }
+    }
     m.insert("ok".into(), Value::Bool(ok));
     m
+}
+
+/// Median of sorted values (mean of the middle two for an even count).
+pub fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
 }
 
 /// Peak resident set size (VmHWM) of a process, MiB; `None` if unreadable.
@@ -67,6 +86,21 @@ mod tests {
         assert_eq!(percentile(&v, 99.0), 99.0);
         assert_eq!(percentile(&v, 100.0), 100.0);
         assert_eq!(percentile(&[7.0], 90.0), 7.0);
+    }
+
+    #[test]
+    fn medians_are_taken_per_figure() {
+        let run = |a: f64, b: f64| {
+            let mut m = Map::new();
+            m.insert("ok".into(), Value::Bool(true));
+            m.insert("x".into(), Value::from(a));
+            m.insert("y".into(), Value::from(b));
+            m
+        };
+        let m = median_run(&[run(1.0, 30.0), run(3.0, 10.0), run(2.0, 20.0)]);
+        assert_eq!(m["x"], Value::from(2.0));
+        assert_eq!(m["y"], Value::from(20.0));
+        assert_eq!(median(&[1.0, 2.0, 3.0, 4.0]), Some(2.5));
     }
 
     #[test]
