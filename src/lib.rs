@@ -34,6 +34,7 @@ pub use rask_actors::worker::{Registry, TaskFunction, WorkerConfig};
 pub use rask_actors::{Error, Result};
 pub use rask_collections::bag::{self, Bag, Items, JsonValue};
 pub use rask_collections::builtins;
+pub use rask_collections::dataframe::{self, DataFrame};
 pub use rask_collections::delayed::{delayed, Delayed};
 pub use rask_collections::graph::{self, compute_all, ComputeOptions, Progress};
 pub use rask_collections::Error as CollectionError;

@@ -44,6 +44,24 @@ pub enum Error {
     /// partitions, …). Not retryable.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// An Arrow computation failed (unknown column, impossible cast, malformed CSV…).
+    /// Not retryable.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A Parquet file could not be read or written. Not retryable as is.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// A file of a multi-file dataframe does not match the schema of the first file. Not
+    /// retryable.
+    #[error("{file}: column {column}: {message}")]
+    SchemaMismatch {
+        /// The file that differs.
+        file: String,
+        /// The column involved.
+        column: String,
+        /// How it differs.
+        message: String,
+    },
 }
 
 impl Error {

@@ -5,6 +5,8 @@
 //! - [`delayed`](mod@delayed): lazy calls of registered functions, with lazy values as arguments.
 //! - [`bag`]: partitioned collections of serde values (text files, JSON lines, sequences)
 //!   with element-wise operations and tree-reduced aggregations.
+//! - [`dataframe`]: partitioned dataframes of Arrow record batches (CSV and Parquet,
+//!   expressions, grouped aggregations as tree reductions).
 //! - [`builtins`]: small general-purpose task functions (arithmetic, sums, byte blobs, sleeps,
 //!   deliberate failures) used by the demo, the benchmarks and the tests.
 //! - [`error`]: this crate's error type.
@@ -13,6 +15,7 @@
 
 pub mod bag;
 pub mod builtins;
+pub mod dataframe;
 pub mod delayed;
 pub mod error;
 pub mod graph;

@@ -1,0 +1,305 @@
+//! CSV sources and sinks: schema inference on the client (from the start of the first file,
+//! with per-column overrides), header checks of every file, blocks on line boundaries (the
+//! bag's [`text`](crate::bag::text) blocks), and parsing a block on the worker with
+//! `arrow-csv`. Quoted fields holding newlines are not supported with block splitting (as in
+//! Dask); use `blocksize: None` for such files.
+
+use super::ipc::{Fail, Frame};
+use crate::bag::text::{self, TextBlock};
+use crate::raw::failed;
+use crate::{Error, Result};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Options of [`read_csv`](super::read_csv).
+#[derive(Debug, Clone)]
+pub struct CsvOptions {
+    /// The first line of every file names the columns (default true).
+    pub header: bool,
+    /// Field delimiter (default `,`).
+    pub delimiter: u8,
+    /// Strings read as null besides the empty field (e.g. `NA`).
+    pub nulls: Vec<String>,
+    /// Types forced for some columns instead of the inferred ones.
+    pub dtypes: Vec<(String, DataType)>,
+    /// Only these columns, in this order (default: all).
+    pub columns: Option<Vec<String>>,
+    /// Split files into blocks of about this many bytes (`None`: one partition per file).
+    pub blocksize: Option<u64>,
+    /// Rows of the first file used to infer types.
+    pub infer_rows: usize,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            header: true,
+            delimiter: b',',
+            nulls: Vec::new(),
+            dtypes: Vec::new(),
+            columns: None,
+            blocksize: Some(64 << 20),
+            infer_rows: 10_000,
+        }
+    }
+}
+
+/// How a worker parses a block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsvFormat {
+    /// The files' full schema.
+    pub schema: SchemaRef,
+    /// Whether each file starts with a header line.
+    pub header: bool,
+    /// Field delimiter.
+    pub delimiter: u8,
+    /// Null pattern (a regular expression), if not just the empty field.
+    pub null_regex: Option<String>,
+    /// Column indices to keep, in output order.
+    pub projection: Option<Vec<usize>>,
+}
+
+/// One block of one CSV file, and how to parse it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsvBlock {
+    /// The bytes to read.
+    pub block: TextBlock,
+    /// How to parse them.
+    pub format: Arc<CsvFormat>,
+}
+
+fn null_regex(nulls: &[String]) -> Option<String> {
+    (!nulls.is_empty()).then(|| {
+        let alts: Vec<String> = nulls.iter().map(|n| regex::escape(n)).collect();
+        format!("^(|{})$", alts.join("|"))
+    })
+}
+
+fn arrow_format(
+    header: bool,
+    delimiter: u8,
+    null_regex: &Option<String>,
+) -> Result<arrow_csv::reader::Format> {
+    let mut f = arrow_csv::reader::Format::default()
+        .with_header(header)
+        .with_delimiter(delimiter);
+    if let Some(r) = null_regex {
+        let re = regex::Regex::new(r).map_err(|e| Error::Invalid(format!("null pattern: {e}")))?;
+        f = f.with_null_regex(re);
+    }
+    Ok(f)
+}
+
+/// The first `limit` bytes of a file (decompressed for `.gz`), cut after the last newline
+/// unless the whole file fits.
+fn head_bytes(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = Vec::new();
+    let r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+            f,
+        )))
+    } else {
+        Box::new(f)
+    };
+    r.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    if buf.len() as u64 > limit {
+        let cut = memchr::memrchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
+        buf.truncate(cut);
+    }
+    Ok(buf)
+}
+
+fn first_line(buf: &[u8]) -> &[u8] {
+    let line = memchr::memchr(b'\n', buf).map_or(buf, |i| &buf[..i]);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Plans reading CSV files: the dataframe's schema and one [`CsvBlock`] per partition.
+pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvBlock>)> {
+    let files = text::expand(patterns)?;
+    let first = files
+        .first()
+        .ok_or_else(|| Error::NoFiles(patterns.join(" ")))?;
+    let nulls = null_regex(&opts.nulls);
+    let sample = head_bytes(first, 4 << 20)?;
+    let (inferred, _) = arrow_format(opts.header, opts.delimiter, &nulls)?
+        .infer_schema(std::io::Cursor::new(&sample), Some(opts.infer_rows.max(1)))
+        .map_err(|e| Error::Invalid(format!("{}: {e}", first.display())))?;
+    let mut fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for (name, t) in &opts.dtypes {
+        let f = fields
+            .iter_mut()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| Error::SchemaMismatch {
+                file: first.display().to_string(),
+                column: name.clone(),
+                message: "a type is given for it but the file has no such column".into(),
+            })?;
+        *f = f.clone().with_data_type(t.clone());
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    for f in &files[1..] {
+        let line = head_bytes(f, 1 << 20)?;
+        let cells: Vec<String> = first_line(&line)
+            .split(|c| *c == opts.delimiter)
+            .map(|c| String::from_utf8_lossy(c).trim_matches('"').to_string())
+            .collect();
+        check_header(f, first, &names, &cells, opts.header)?;
+    }
+    let projection = match &opts.columns {
+        None => None,
+        Some(cols) => Some(
+            cols.iter()
+                .map(|c| {
+                    schema.index_of(c).map_err(|_| Error::SchemaMismatch {
+                        file: first.display().to_string(),
+                        column: c.clone(),
+                        message: "no such column".into(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+    };
+    let out_schema = match &projection {
+        Some(p) => Arc::new(schema.project(p)?),
+        None => schema.clone(),
+    };
+    let format = Arc::new(CsvFormat {
+        schema,
+        header: opts.header,
+        delimiter: opts.delimiter,
+        null_regex: nulls,
+        projection,
+    });
+    let blocks = text::blocks(&files, opts.blocksize)?
+        .into_iter()
+        .map(|block| CsvBlock {
+            block,
+            format: format.clone(),
+        })
+        .collect();
+    Ok((out_schema, blocks))
+}
+
+fn check_header(
+    file: &Path,
+    first: &Path,
+    names: &[&str],
+    cells: &[String],
+    header: bool,
+) -> Result<()> {
+    let mismatch = |column: &str, message: String| Error::SchemaMismatch {
+        file: file.display().to_string(),
+        column: column.to_string(),
+        message,
+    };
+    if !header {
+        if cells.len() != names.len() && !(cells.len() == 1 && cells[0].is_empty()) {
+            return Err(mismatch(
+                names
+                    .get(cells.len().min(names.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(""),
+                format!(
+                    "{} fields, but {} has {}",
+                    cells.len(),
+                    first.display(),
+                    names.len()
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    for (i, want) in names.iter().enumerate() {
+        match cells.get(i) {
+            Some(got) if got == want => {}
+            Some(got) => {
+                return Err(mismatch(
+                    want,
+                    format!(
+                        "header has {got:?} in position {} where {} has {want:?}",
+                        i + 1,
+                        first.display()
+                    ),
+                ))
+            }
+            None => {
+                return Err(mismatch(
+                    want,
+                    format!("missing (it is in {})", first.display()),
+                ))
+            }
+        }
+    }
+    if let Some(extra) = cells.get(names.len()) {
+        return Err(mismatch(extra, format!("not in {}", first.display())));
+    }
+    Ok(())
+}
+
+/// Parses one block (on a worker).
+pub fn read(b: &CsvBlock) -> Result<Frame, Fail> {
+    let (buf, offset) = text::read_block(&b.block)?;
+    let fmt = &b.format;
+    let place = || format!("{} (block from byte {offset})", b.block.path);
+    let mut builder = arrow_csv::ReaderBuilder::new(fmt.schema.clone())
+        .with_header(fmt.header && b.block.start == 0)
+        .with_delimiter(fmt.delimiter)
+        .with_batch_size(64 * 1024);
+    if let Some(r) = &fmt.null_regex {
+        let re = regex::Regex::new(r).map_err(|e| failed(format!("null pattern: {e}")))?;
+        builder = builder.with_null_regex(re);
+    }
+    if let Some(p) = &fmt.projection {
+        builder = builder.with_projection(p.clone());
+    }
+    let reader = builder
+        .build_buffered(std::io::Cursor::new(&buf[..]))
+        .map_err(|e| failed(format!("{}: {e}", place())))?;
+    let schema = match &fmt.projection {
+        Some(p) => Arc::new(
+            fmt.schema
+                .project(p)
+                .map_err(|e| failed(format!("{}: {e}", place())))?,
+        ),
+        None => fmt.schema.clone(),
+    };
+    let batches = reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| failed(format!("{}: {e}", place())))?;
+    Ok(Frame::new(schema, batches))
+}
+
+/// Writes a frame as one CSV file (on a worker); returns the path.
+pub fn write(frame: &Frame, path: &str, header: bool, delimiter: u8) -> Result<String, Fail> {
+    let io = |e: &dyn std::fmt::Display| failed(format!("{path}: {e}"));
+    if let Some(dir) = Path::new(path).parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
+    }
+    let file = std::fs::File::create(path).map_err(|e| io(&e))?;
+    let mut w = arrow_csv::WriterBuilder::new()
+        .with_header(header)
+        .with_delimiter(delimiter)
+        .build(std::io::BufWriter::new(file));
+    let empty = [arrow_array::RecordBatch::new_empty(frame.schema.clone())];
+    let batches = if frame.batches.is_empty() {
+        &empty[..]
+    } else {
+        &frame.batches[..]
+    };
+    for b in batches {
+        w.write(b).map_err(|e| io(&e))?;
+    }
+    Ok(path.to_string())
+}

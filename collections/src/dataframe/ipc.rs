@@ -1,0 +1,161 @@
+//! Partitions on the wire: a partition is an Arrow IPC stream (schema message, then its
+//! record batches), carried as a postcard byte string so that the runtime moves it as one
+//! opaque buffer and the client decodes it as [`serde_bytes::ByteBuf`]. No row is ever
+//! serialised with serde.
+
+use crate::raw::{bad_args, failed};
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use rask_protocol::TaskErrorKind;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A failure in the registry's terms.
+pub type Fail = (TaskErrorKind, String);
+
+/// One partition in memory: its schema and its batches (possibly none).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Schema of every batch.
+    pub schema: SchemaRef,
+    /// The batches, in row order.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Frame {
+    /// A frame of `batches`, all of schema `schema`.
+    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Frame {
+        Frame { schema, batches }
+    }
+
+    /// Total number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// The batches concatenated into one.
+    pub fn concat(&self) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        arrow_select::concat::concat_batches(&self.schema, &self.batches)
+    }
+}
+
+/// The Arrow IPC stream of a frame.
+pub fn write_ipc(frame: &Frame) -> Result<Vec<u8>, arrow_schema::ArrowError> {
+    let mut out = Vec::with_capacity(
+        frame
+            .batches
+            .iter()
+            .map(|b| b.get_array_memory_size())
+            .sum::<usize>()
+            + 1024,
+    );
+    {
+        let mut w = StreamWriter::try_new(&mut out, &frame.schema)?;
+        for b in &frame.batches {
+            if b.num_rows() > 0 {
+                w.write(b)?;
+            }
+        }
+        w.finish()?;
+    }
+    Ok(out)
+}
+
+/// Reads an Arrow IPC stream.
+pub fn read_ipc(bytes: &[u8]) -> Result<Frame, arrow_schema::ArrowError> {
+    let reader = StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+    Ok(Frame { schema, batches })
+}
+
+/// A frame as a task result: postcard bytes of its IPC stream.
+pub fn encode_frame(frame: &Frame) -> Result<Bytes, Fail> {
+    let ipc = write_ipc(frame).map_err(|e| failed(format!("cannot encode a partition: {e}")))?;
+    rask_protocol::encode_value(serde_bytes::Bytes::new(&ipc))
+        .map_err(|e| failed(format!("cannot encode a partition: {e}")))
+}
+
+/// A frame from a task argument made by [`encode_frame`] (the IPC bytes are borrowed, not
+/// copied, before Arrow reads them).
+pub fn decode_frame(value: &[u8]) -> Result<Frame, Fail> {
+    let (ipc, rest): (&[u8], _) = postcard::take_from_bytes(value)
+        .map_err(|e| bad_args(format!("a partition does not decode: {e}")))?;
+    if !rest.is_empty() {
+        return Err(bad_args("a partition has trailing bytes"));
+    }
+    read_ipc(ipc).map_err(|e| bad_args(format!("a partition is not Arrow IPC: {e}")))
+}
+
+/// A serde wrapper around one [`RecordBatch`] that travels as Arrow IPC bytes: the argument
+/// and result type of user functions given to
+/// [`DataFrame::map_partitions`](super::DataFrame::map_partitions).
+#[derive(Debug, Clone)]
+pub struct Batch(pub RecordBatch);
+
+impl Serialize for Batch {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let frame = Frame::new(self.0.schema(), vec![self.0.clone()]);
+        let ipc = write_ipc(&frame).map_err(serde::ser::Error::custom)?;
+        s.serialize_bytes(&ipc)
+    }
+}
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Batch, D::Error> {
+        let ipc = serde_bytes::ByteBuf::deserialize(d)?;
+        let frame = read_ipc(&ipc).map_err(serde::de::Error::custom)?;
+        frame.concat().map(Batch).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])),
+                Arc::new(StringArray::from(vec![Some("x"), Some("y"), None])),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn frames_round_trip_through_postcard_bytes_including_empty_ones() {
+        let b = batch();
+        let f = Frame::new(b.schema(), vec![b.clone(), b.slice(1, 2)]);
+        let back = decode_frame(&encode_frame(&f).unwrap()).unwrap();
+        assert_eq!(back.num_rows(), 5);
+        assert_eq!(back.concat().unwrap(), f.concat().unwrap());
+        let empty = Frame::new(b.schema(), vec![]);
+        let back = decode_frame(&encode_frame(&empty).unwrap()).unwrap();
+        assert_eq!(back.num_rows(), 0);
+        assert_eq!(back.schema, b.schema());
+        // The client decodes the same value as a byte string.
+        let raw: serde_bytes::ByteBuf =
+            rask_protocol::decode_value(&encode_frame(&f).unwrap()).unwrap();
+        assert_eq!(read_ipc(&raw).unwrap().num_rows(), 5);
+        assert!(decode_frame(b"\x03abc").is_err());
+    }
+
+    #[test]
+    fn batch_is_a_serde_value() {
+        let b = Batch(batch());
+        let bytes = rask_protocol::encode_value(&b).unwrap();
+        let back: Batch = rask_protocol::decode_value(&bytes).unwrap();
+        assert_eq!(back.0, b.0);
+    }
+}
