@@ -32,6 +32,7 @@ pub use rask_actors::scheduler::{CoreConfig, SchedulerConfig};
 pub use rask_actors::task;
 pub use rask_actors::worker::{Registry, TaskFunction, WorkerConfig};
 pub use rask_actors::{Error, Result};
+pub use rask_collections::array::{self, Array, Chunk};
 pub use rask_collections::bag::{self, Bag, Items, JsonValue};
 pub use rask_collections::builtins;
 pub use rask_collections::dataframe::{self, DataFrame};

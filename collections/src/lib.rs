@@ -3,6 +3,8 @@
 //! - [`graph`]: the task-graph model all collections share: deterministic keys, culling,
 //!   fusing, DOT export, `compute`/`persist`, computing several collections at once.
 //! - [`delayed`](mod@delayed): lazy calls of registered functions, with lazy values as arguments.
+//! - [`array`](mod@array): chunked n-dimensional arrays of ndarray blocks (element-wise operations,
+//!   tree reductions, slicing, rechunking, blocked linear algebra, `.npy` stacks).
 //! - [`bag`]: partitioned collections of serde values (text files, JSON lines, sequences)
 //!   with element-wise operations and tree-reduced aggregations.
 //! - [`dataframe`]: partitioned dataframes of Arrow record batches (CSV and Parquet,
@@ -13,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod array;
 pub mod bag;
 pub mod builtins;
 pub mod dataframe;

@@ -1,0 +1,195 @@
+//! Blocked matrix products: `matmul` (`dot`) of chunked 2-D arrays and `tensordot` over one
+//! or two axes. Output block `(i, j)` sums `a[i, k] · b[k, j]` over `k`, at most
+//! `split_every` products per task (then a tree of additions), with the operands'
+//! expressions (slices, transposes, element-wise work) inlined into the product tasks.
+
+use super::block::Block;
+use super::chunks::grid_indices;
+use super::dtype::Numeric;
+use super::expr::Expr;
+use super::funcs::spec;
+use super::lazy::Lazy;
+use super::ops::BinaryOp;
+use super::Array;
+use crate::graph::Task;
+use crate::raw::failed;
+use crate::{Error, Result};
+use bytes::Bytes;
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayD, Ix2};
+use rask_actors::worker::registry::InvokeResult;
+use rask_protocol::{encode_value, Arg, Key};
+use serde::{Deserialize, Serialize};
+
+crate::raw_task! {
+    /// Registered name of the blocked product step.
+    pub const DOT = "rask_collections::array::dot" => run_dot
+}
+
+/// A product task: the sum of `left[t] · right[t]` over its terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DotSpec {
+    /// Pairs of block expressions over the task's inputs.
+    pub terms: Vec<(Expr, Expr)>,
+}
+
+fn dot_sum<T: Numeric>(pairs: Vec<(ArrayD<T>, ArrayD<T>)>) -> std::result::Result<Block, String> {
+    let mut acc: Option<Array2<T>> = None;
+    for (a, b) in pairs {
+        let a = a.into_dimensionality::<Ix2>().map_err(|e| e.to_string())?;
+        let b = b.into_dimensionality::<Ix2>().map_err(|e| e.to_string())?;
+        if a.ncols() != b.nrows() {
+            return Err(format!("cannot multiply {:?} by {:?}", a.dim(), b.dim()));
+        }
+        let c =
+            acc.get_or_insert_with(|| Array2::from_elem((a.nrows(), b.ncols()), T::from_i64(0)));
+        general_mat_mul(T::from_i64(1), &a, &b, T::from_i64(1), c);
+    }
+    acc.map(|c| Block::from_array(c.into_dyn()))
+        .ok_or_else(|| "a product of no terms".into())
+}
+
+/// Sums the products of the spec's terms (`args[0]` is the [`DotSpec`]).
+pub fn run_dot(args: &[Bytes]) -> InvokeResult {
+    let (spec, inputs): (DotSpec, _) = spec(args)?;
+    let mut blocks = Vec::with_capacity(spec.terms.len());
+    for (l, r) in &spec.terms {
+        blocks.push((
+            l.eval(inputs).map_err(failed)?,
+            r.eval(inputs).map_err(failed)?,
+        ));
+    }
+    let dtype = blocks
+        .first()
+        .map(|b| b.0.dtype())
+        .ok_or_else(|| failed("no terms"))?;
+    macro_rules! typed {
+        ($t:ty) => {{
+            let pairs = blocks
+                .into_iter()
+                .map(|(a, b)| {
+                    Some((
+                        a.astype(dtype).into_array::<$t>()?,
+                        b.astype(dtype).into_array::<$t>()?,
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| failed("operand dtypes differ"))?;
+            dot_sum::<$t>(pairs)
+        }};
+    }
+    let out = match dtype {
+        super::dtype::DType::F64 => typed!(f64),
+        super::dtype::DType::F32 => typed!(f32),
+        super::dtype::DType::I64 => typed!(i64),
+        super::dtype::DType::I32 => typed!(i32),
+        super::dtype::DType::Bool => Err("matmul of booleans".to_string()),
+    }
+    .map_err(failed)?;
+    Ok(out.encode())
+}
+
+/// The matrix product of two chunked 2-D arrays (`a @ b`). `b`'s row chunks are aligned to
+/// `a`'s column chunks by rechunking when they differ.
+pub fn matmul<T: Numeric>(a: &Array<T>, b: &Array<T>) -> Result<Array<T>> {
+    if a.ndim() != 2 || b.ndim() != 2 || a.shape[1] != b.shape[0] {
+        return Err(Error::Invalid(format!(
+            "matmul needs (n, k) and (k, m) arrays, got {:?} and {:?}",
+            a.shape, b.shape
+        )));
+    }
+    let b = if b.chunks[0] == a.chunks[1] {
+        b.clone()
+    } else {
+        b.rechunk(vec![a.chunks[1].clone(), b.chunks[1].clone()])?
+    };
+    let mut graph = a.graph.clone();
+    graph.merge(&b.graph);
+    let (ga, gb) = (a.numblocks(), b.numblocks());
+    let every = a.split_every.max(2);
+    let mut keys = Vec::new();
+    for ij in grid_indices(&[ga[0], gb[1]]) {
+        let (i, j) = (ij[0], ij[1]);
+        let ks: Vec<usize> = (0..ga[1]).collect();
+        let mut level: Vec<Key> = Vec::new();
+        for group in ks.chunks(every) {
+            let mut lazies = Vec::new();
+            for k in group {
+                lazies.push(Lazy::of(&a.graph, &a.keys[i * ga[1] + k]));
+                lazies.push(Lazy::of(&b.graph, &b.keys[k * gb[1] + j]));
+            }
+            let (exprs, inputs) = Lazy::join(lazies);
+            let mut it = exprs.into_iter();
+            let mut terms = Vec::new();
+            while let (Some(l), Some(r)) = (it.next(), it.next()) {
+                terms.push((l, r));
+            }
+            let spec = Arg::Value(encode_value(&DotSpec { terms })?);
+            level.push(graph.insert(Task::new("matmul", DOT, Lazy::args(spec, inputs))));
+        }
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for group in level.chunks(every) {
+                let mut expr = Expr::Input(0);
+                for n in 1..group.len() {
+                    expr = Expr::Binary(
+                        BinaryOp::Add,
+                        Box::new(expr),
+                        Box::new(Expr::Input(n as u32)),
+                    );
+                }
+                let lazy = Lazy {
+                    expr,
+                    inputs: group.to_vec(),
+                };
+                next.push(lazy.insert(&mut graph, "matmul-sum")?);
+            }
+            level = next;
+        }
+        keys.append(&mut level);
+    }
+    let mut out = Array::from_parts(
+        graph,
+        vec![a.shape[0], b.shape[1]],
+        vec![a.chunks[0].clone(), b.chunks[1].clone()],
+        keys,
+    );
+    out.split_every = a.split_every;
+    Ok(out)
+}
+
+impl<T: Numeric> Array<T> {
+    /// `self @ other` for 2-D arrays (see [`matmul`]).
+    pub fn dot(&self, other: &Array<T>) -> Result<Array<T>> {
+        matmul(self, other)
+    }
+}
+
+/// Contracts 2-D arrays over the given axis pairs, like `numpy.tensordot(a, b, axes)`: one
+/// pair gives a 2-D array, two pairs the 0-d sum of the element-wise product.
+pub fn tensordot<T: Numeric>(
+    a: &Array<T>,
+    b: &Array<T>,
+    axes: &[(usize, usize)],
+) -> Result<Array<T>> {
+    if a.ndim() != 2 || b.ndim() != 2 {
+        return Err(Error::Invalid(
+            "tensordot is implemented for 2-d arrays".into(),
+        ));
+    }
+    match axes {
+        [(p, q)] if *p < 2 && *q < 2 => {
+            let a2 = if *p == 1 { a.clone() } else { a.t()? };
+            let b2 = if *q == 0 { b.clone() } else { b.t()? };
+            matmul(&a2, &b2)
+        }
+        [(p0, q0), (p1, q1)] if p0 != p1 && q0 != q1 && p0.max(p1) < &2 && q0.max(q1) < &2 => {
+            // Align b's axes to a's, then sum the element-wise product.
+            let b2 = if p0 == q0 { b.clone() } else { b.t()? };
+            a.mul(&b2)?.sum(None)?.astype::<T>()
+        }
+        _ => Err(Error::Invalid(format!(
+            "unsupported tensordot axes {axes:?}"
+        ))),
+    }
+}
