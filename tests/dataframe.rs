@@ -102,7 +102,7 @@ async fn partition_operations_match_hand_computed_rows() -> Result<()> {
         // filter + with_column + select + rename
         let out = df
             .filter(col("x").gt(lit(2)).and(col("k").not_eq(lit("c"))))?
-            .with_column("z", col("x").mul(lit(10)).add(col("g")))?
+            .with_column("z", col("x") * lit(10) + col("g"))?
             .select(&["k", "z"])?
             .rename(&[("z", "score")])?;
         assert_eq!(out.columns(), ["k", "score"]);
@@ -144,8 +144,11 @@ async fn partition_operations_match_hand_computed_rows() -> Result<()> {
     .await
 }
 
+/// The (x, y) values of each (k, g) group.
+type Groups = BTreeMap<(String, i64), Vec<(Option<i64>, Option<f64>)>>;
+
 /// Plain per-group reference over `all_rows()`, keyed by (k, g) with null keys dropped.
-fn reference_groups() -> BTreeMap<(String, i64), Vec<(Option<i64>, Option<f64>)>> {
+fn reference_groups() -> Groups {
     let mut m: BTreeMap<(String, i64), Vec<_>> = BTreeMap::new();
     for (k, g, x, y) in all_rows() {
         if let (Some(k), Some(g)) = (k, g) {

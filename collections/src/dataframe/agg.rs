@@ -279,10 +279,10 @@ pub struct Partial {
     pub distinct: Vec<RecordBatch>,
 }
 
-fn grouped(
-    batch: &RecordBatch,
-    keys: &[String],
-) -> Result<(Vec<ArrayRef>, Vec<u32>, Vec<u32>), ArrowError> {
+/// Key columns, group id per row, first row per group.
+type Grouped = (Vec<ArrayRef>, Vec<u32>, Vec<u32>);
+
+fn grouped(batch: &RecordBatch, keys: &[String]) -> Result<Grouped, ArrowError> {
     let k: Vec<ArrayRef> = keys
         .iter()
         .map(|n| column(batch, n))

@@ -1,6 +1,6 @@
 //! CSV sources and sinks: schema inference on the client (from the start of the first file,
 //! with per-column overrides), header checks of every file, blocks on line boundaries (the
-//! bag's [`text`](crate::bag::text) blocks), and parsing a block on the worker with
+//! bag's [`crate::bag::text`] blocks), and parsing a block on the worker with
 //! `arrow-csv`. Quoted fields holding newlines are not supported with block splitting (as in
 //! Dask); use `blocksize: None` for such files.
 

@@ -1,10 +1,11 @@
-//! A small expression type for `filter` and `with_column`: columns, literals, comparisons,
+//! A small expression type (`+ - * /` and `!` are operators on [`Expr`]) for `filter` and `with_column`: columns, literals, comparisons,
 //! `and`/`or`/`not`, arithmetic, `is_null` and casts, evaluated with Arrow's compute kernels.
 //!
 //! ```
 //! use rask_collections::dataframe::expr::{col, lit};
 //! let e = col("v1").gt(lit(2)).and(col("id1").eq(lit("id001")).not());
 //! assert_eq!(e.columns(), vec!["v1", "id1"]);
+//! let score = col("v1") * lit(10) + col("v2") / lit(2);
 //! ```
 //!
 //! Operands of different numeric types are compared and combined as `Int64` (both integers)
@@ -178,22 +179,6 @@ impl Expr {
     /// `self >= other`
     pub fn gt_eq(self, other: Expr) -> Expr {
         self.cmp(CmpOp::GtEq, other)
-    }
-    /// `self + other`
-    pub fn add(self, other: Expr) -> Expr {
-        self.arith(ArithOp::Add, other)
-    }
-    /// `self - other`
-    pub fn sub(self, other: Expr) -> Expr {
-        self.arith(ArithOp::Sub, other)
-    }
-    /// `self * other`
-    pub fn mul(self, other: Expr) -> Expr {
-        self.arith(ArithOp::Mul, other)
-    }
-    /// `self / other` (Float64)
-    pub fn div(self, other: Expr) -> Expr {
-        self.arith(ArithOp::Div, other)
     }
     /// `self and other`
     pub fn and(self, other: Expr) -> Expr {
@@ -444,6 +429,41 @@ fn coerce(a: Value, b: Value, float: bool) -> Result<(Value, Value), ArrowError>
     }
 }
 
+impl std::ops::Add for Expr {
+    type Output = Expr;
+    fn add(self, other: Expr) -> Expr {
+        self.arith(ArithOp::Add, other)
+    }
+}
+
+impl std::ops::Sub for Expr {
+    type Output = Expr;
+    fn sub(self, other: Expr) -> Expr {
+        self.arith(ArithOp::Sub, other)
+    }
+}
+
+impl std::ops::Mul for Expr {
+    type Output = Expr;
+    fn mul(self, other: Expr) -> Expr {
+        self.arith(ArithOp::Mul, other)
+    }
+}
+
+impl std::ops::Div for Expr {
+    type Output = Expr;
+    fn div(self, other: Expr) -> Expr {
+        self.arith(ArithOp::Div, other)
+    }
+}
+
+impl std::ops::Not for Expr {
+    type Output = Expr;
+    fn not(self) -> Expr {
+        Expr::Not(Box::new(self))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,13 +542,13 @@ mod tests {
     #[test]
     fn arithmetic_widens_and_divides_as_float() {
         let b = batch();
-        let sum = col("a").add(lit(10)).evaluate(&b).unwrap();
+        let sum = (col("a") + lit(10)).evaluate(&b).unwrap();
         let sum: Vec<_> = sum.as_primitive::<Int64Type>().iter().collect();
         assert_eq!(sum, [Some(11), None, Some(13), Some(14)]);
-        let q = col("a").div(lit(2)).evaluate(&b).unwrap();
+        let q = (col("a") / lit(2)).evaluate(&b).unwrap();
         let q: Vec<_> = q.as_primitive::<Float64Type>().iter().collect();
         assert_eq!(q, [Some(0.5), None, Some(1.5), Some(2.0)]);
-        let m = col("a").mul(col("b")).evaluate(&b).unwrap();
+        let m = (col("a") * col("b")).evaluate(&b).unwrap();
         assert_eq!(m.as_primitive::<Float64Type>().value(3), 16.0);
         let err = col("nope").evaluate(&b).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");

@@ -30,7 +30,7 @@
 //! - [`csv`], [`parquet`]: sources and sinks; [`ipc`]: partitions on the wire.
 //! - [`partition`]: the registered tasks; [`groupby`](mod@groupby): the client side of
 //!   aggregations.
-//! - [`bench`]: the groupby benchmark and its deterministic data.
+//! - [`bench`](mod@bench): the groupby benchmark and its deterministic data.
 
 pub mod agg;
 pub mod bench;
@@ -41,6 +41,8 @@ pub mod ipc;
 pub mod ops;
 pub mod parquet;
 pub mod partition;
+#[cfg(test)]
+mod tests;
 
 /// The Arrow crates this module speaks, re-exported so callers use the same versions.
 pub use {arrow_array, arrow_schema};
