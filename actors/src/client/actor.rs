@@ -13,6 +13,7 @@ use rask_protocol::{
     TaskSpec, ToClient, WorkerId,
 };
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How many times a fetch is retried after the holder turned out not to have the value.
@@ -32,6 +33,7 @@ pub struct ClientActor {
     requests: HashMap<u64, oneshot::Sender<Reply>>,
     next_req: u64,
     outbox: Vec<FromClient>,
+    addrs: rustc_hash::FxHashSet<Arc<str>>,
     flush_queued: bool,
     heartbeat: Duration,
 }
@@ -80,6 +82,7 @@ impl ClientActor {
                 requests: HashMap::default(),
                 next_req: 1,
                 outbox: Vec::new(),
+                addrs: Default::default(),
                 flush_queued: false,
                 heartbeat,
             }
@@ -94,6 +97,16 @@ impl ClientActor {
             self.scheduler.send(frames);
         }
         self.outbox.clear();
+    }
+
+    /// One shared copy of each data-store address, however many keys live there.
+    fn intern_addr(&mut self, addr: String) -> Arc<str> {
+        if let Some(a) = self.addrs.get(addr.as_str()) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(addr);
+        self.addrs.insert(a.clone());
+        a
     }
 
     fn flush_soon(&mut self, ctx: &mut Context<Self>) {
@@ -134,15 +147,18 @@ impl ClientActor {
                 addr,
                 nbytes,
                 value,
-            }) => self.set_status(
-                &key,
-                Status::Memory {
-                    worker,
-                    addr,
-                    nbytes,
-                    value,
-                },
-            ),
+            }) => {
+                let addr = self.intern_addr(addr);
+                self.set_status(
+                    &key,
+                    Status::Memory {
+                        worker,
+                        addr,
+                        nbytes,
+                        value,
+                    },
+                )
+            }
             ToClient::Erred(e) => {
                 let key = e.key.clone();
                 self.set_status(&key, Status::Erred(e));
@@ -356,7 +372,7 @@ async fn fetch(me: Addr<ClientActor>, stores: StorePool, keys: Vec<Key>) -> Resu
     let mut values: Vec<Option<Bytes>> = vec![None; keys.len()];
     for _ in 0..FETCH_ATTEMPTS {
         // Where is each missing value?
-        let mut by_store: HashMap<String, (WorkerId, Vec<usize>)> = HashMap::default();
+        let mut by_store: HashMap<Arc<str>, (WorkerId, Vec<usize>)> = HashMap::default();
         let todo: Vec<usize> = (0..keys.len()).filter(|i| values[*i].is_none()).collect();
         let statuses = me
             .send(WaitAll(todo.iter().map(|i| keys[*i].clone()).collect()))
@@ -442,7 +458,7 @@ impl Handler<Scatter> for ClientActor {
                     key.clone(),
                     Status::Memory {
                         worker,
-                        addr: addr.clone(),
+                        addr: addr.as_str().into(),
                         nbytes: *nbytes,
                         value: None,
                     },

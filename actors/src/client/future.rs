@@ -23,7 +23,7 @@ pub enum Status {
         /// The worker.
         worker: WorkerId,
         /// Its data-store address.
-        addr: String,
+        addr: std::sync::Arc<str>,
         /// Encoded size.
         nbytes: u64,
         /// The encoded value, when it was small enough to come with the notification.

@@ -50,7 +50,10 @@ impl Default for CoreConfig {
 /// The scheduler state machine.
 pub struct Core {
     pub(super) config: CoreConfig,
-    pub(super) tasks: HashMap<Key, Task>,
+    /// Boxed: the table stays small (a pointer per bucket) however large a task record is.
+    pub(super) tasks: HashMap<Key, Box<Task>>,
+    /// Function names, interned: a million tasks of one function share one string.
+    pub(super) names: rustc_hash::FxHashSet<std::sync::Arc<str>>,
     pub(super) workers: BTreeMap<WorkerId, Worker>,
     pub(super) clients: HashMap<ClientId, Client>,
     pub(super) policy: Box<dyn Placement>,
@@ -71,6 +74,7 @@ impl Core {
             clients: HashMap::default(),
             policy: Box::new(LocalityThenOccupancy),
             zero_done: Vec::new(),
+            names: Default::default(),
             last_tick: None,
             next_worker: 1,
             next_client: 1,
@@ -231,7 +235,7 @@ impl Core {
                 let answer = keys
                     .into_iter()
                     .map(|k| {
-                        let (holders, nbytes) = match self.tasks.get(&k) {
+                        let (holders, nbytes) = match self.tasks.get(&k).map(|t| &**t) {
                             Some(Task {
                                 state: TaskState::Memory { who_has },
                                 nbytes,

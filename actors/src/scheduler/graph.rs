@@ -22,7 +22,7 @@ impl Core {
             }
         }
         let task = Task {
-            function: Some(spec.function),
+            function: Some(self.intern(&spec.function)),
             args: spec.args,
             deps,
             dependents: Default::default(),
@@ -35,7 +35,17 @@ impl Core {
             suspicious: 0,
             restrict: spec.workers,
         };
-        self.tasks.insert(spec.key, task);
+        self.tasks.insert(spec.key, Box::new(task));
+    }
+
+    /// The shared copy of a function name.
+    fn intern(&mut self, name: &str) -> std::sync::Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return n.clone();
+        }
+        let n: std::sync::Arc<str> = std::sync::Arc::from(name);
+        self.names.insert(n.clone());
+        n
     }
 
     /// Adds `key` to the dependents of each of its known dependencies.
@@ -198,7 +208,7 @@ impl Core {
                 state: TaskState::Memory { who_has },
                 nbytes,
                 ..
-            }) = self.tasks.get(dep)
+            }) = self.tasks.get(dep).map(|t| &**t)
             {
                 inputs.push((*nbytes, who_has.as_slice()));
             }
@@ -552,19 +562,21 @@ impl Core {
             if let Some(c) = self.clients.get_mut(&client) {
                 c.wants.insert(key.clone());
             }
-            let t = self.tasks.entry(key.clone()).or_insert_with(|| Task {
-                function: None,
-                args: Vec::new(),
-                deps: Vec::new(),
-                dependents: Default::default(),
-                wanted_by: Vec::new(),
-                state: TaskState::Released,
-                attempt: 0,
-                retries_left: 0,
-                priority: 0,
-                nbytes,
-                suspicious: 0,
-                restrict: Vec::new(),
+            let t = self.tasks.entry(key.clone()).or_insert_with(|| {
+                Box::new(Task {
+                    function: None,
+                    args: Vec::new(),
+                    deps: Vec::new(),
+                    dependents: Default::default(),
+                    wanted_by: Vec::new(),
+                    state: TaskState::Released,
+                    attempt: 0,
+                    retries_left: 0,
+                    priority: 0,
+                    nbytes,
+                    suspicious: 0,
+                    restrict: Vec::new(),
+                })
             });
             if !t.wanted_by.contains(&client) {
                 t.wanted_by.push(client);

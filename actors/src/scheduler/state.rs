@@ -57,7 +57,7 @@ impl TaskState {
 #[derive(Debug, Clone)]
 pub struct Task {
     /// Registered function name (`None` for scattered data, which has no lineage).
-    pub function: Option<String>,
+    pub function: Option<std::sync::Arc<str>>,
     /// Arguments, kept so the task can be recomputed.
     pub args: Vec<Arg>,
     /// Distinct dependency keys.

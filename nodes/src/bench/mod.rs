@@ -31,6 +31,17 @@ pub enum BenchName {
     Zero,
     /// Word count over generated text (bag: read_text, split, frequencies, top 10).
     Wordcount,
+    /// Dataframe group-bys over generated CSV or Parquet files (q1, q2, q3 of the Dask anchor).
+    Groupby,
+}
+
+/// File format for `groupby`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileFormat {
+    /// Parquet files.
+    Parquet,
+    /// CSV files.
+    Csv,
 }
 
 /// `rask bench` flags.
@@ -60,6 +71,12 @@ pub struct BenchArgs {
     /// Megabytes for transfer (default 100) and wordcount (default 200).
     #[arg(long)]
     pub mb: Option<usize>,
+    /// Rows for groupby.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub rows: u64,
+    /// File format for groupby.
+    #[arg(long, value_enum, default_value_t = FileFormat::Parquet)]
+    pub format: FileFormat,
     /// Repetitions (the median run is reported, all runs are listed).
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
@@ -86,6 +103,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             BenchName::Latency => tasks::latency(client, args.count)?,
             BenchName::Transfer => transfer::transfer(client, args.mb.unwrap_or(100))?,
             BenchName::Wordcount => wordcount(client, args.mb.unwrap_or(200))?,
+            BenchName::Groupby => groupby(client, args.rows, args.format)?,
         };
         runs.push(figures);
     }
@@ -117,16 +135,43 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wordcount(client: &rask_actors::client::Client, mb: usize) -> anyhow::Result<Map<String, Value>> {
+fn wordcount(
+    client: &rask_actors::client::Client,
+    mb: usize,
+) -> anyhow::Result<Map<String, Value>> {
     let config = rask_collections::bag::WordcountConfig {
         mb: mb as f64,
         ..Default::default()
     };
-    let report = futures::executor::block_on(rask_collections::bag::bench_wordcount(client, &config))?;
+    let report =
+        futures::executor::block_on(rask_collections::bag::bench_wordcount(client, &config))?;
     match serde_json::to_value(report)? {
         Value::Object(m) => Ok(m),
         _ => anyhow::bail!("the word-count report is not an object"),
     }
+}
+
+fn groupby(
+    client: &rask_actors::client::Client,
+    rows: u64,
+    format: FileFormat,
+) -> anyhow::Result<Map<String, Value>> {
+    use rask_collections::dataframe::bench::{run, Format};
+    let format = match format {
+        FileFormat::Parquet => Format::Parquet,
+        FileFormat::Csv => Format::Csv,
+    };
+    let report = futures::executor::block_on(run(client, rows, format))?;
+    let mut m = match serde_json::to_value(report)? {
+        Value::Object(m) => m,
+        _ => anyhow::bail!("the group-by report is not an object"),
+    };
+    let total: f64 = ["q1_s", "q2_s", "q3_s"]
+        .iter()
+        .filter_map(|k| m.get(*k).and_then(Value::as_f64))
+        .sum();
+    m.insert("seconds".into(), json!(total));
+    Ok(m)
 }
 
 fn reorder(mut m: Map<String, Value>) -> Map<String, Value> {
