@@ -39,6 +39,15 @@ async fn scatter_as_completed_and_cancel_work() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_ports_leaves_the_local_cluster_serving() -> Result<()> {
+    let client = local().await?;
+    send_garbage(&client, client.scheduler(), 7).await?;
+    many_tasks(&client, 500).await?;
+    let fresh = Client::connect(client.scheduler()).await?;
+    many_tasks(&fresh, 500).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_protocol_version_is_refused_naming_both() -> Result<()> {
     let cluster = LocalCluster::start(LocalConfig::default()).await?;
     let mut config = ClientConfig::new(cluster.address());

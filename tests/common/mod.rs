@@ -185,3 +185,42 @@ pub async fn scatter_as_completed_cancel(client: &Client) -> Result<()> {
         other => bail!("expected cancelled, got {other:?}"),
     }
 }
+
+/// Sends random bytes on raw TCP connections and random multipart messages through real
+/// DEALER sockets to the scheduler at `addr` and to the first worker's data-store.
+pub async fn send_garbage(client: &Client, addr: &str, seed: u64) -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    use std::io::Write;
+    use zeromq::{Socket, SocketRecv, SocketSend};
+    let store = client.info().await?.workers[0].store_addr.clone();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for target in [addr.to_string(), store] {
+        let hostport = target.trim_start_matches("tcp://").to_string();
+        for _ in 0..50 {
+            let mut s = std::net::TcpStream::connect(&hostport)?;
+            let n = rng.gen_range(1..2048);
+            let junk: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
+            let _ = s.write_all(&junk);
+        }
+        for _ in 0..20 {
+            let mut dealer = zeromq::DealerSocket::new();
+            dealer.connect(&target).await?;
+            for _ in 0..5 {
+                let frames: Vec<bytes::Bytes> = (0..rng.gen_range(1..4))
+                    .map(|_| {
+                        (0..rng.gen_range(0..300))
+                            .map(|_| rng.gen::<u8>())
+                            .collect::<Vec<u8>>()
+                            .into()
+                    })
+                    .collect();
+                dealer
+                    .send(zeromq::ZmqMessage::try_from(frames).expect("frames"))
+                    .await?;
+            }
+            // Whatever comes back (a refusal) does not matter; nothing may go down.
+            let _ = tokio::time::timeout(Duration::from_millis(50), dealer.recv()).await;
+        }
+    }
+    Ok(())
+}
