@@ -4,9 +4,11 @@
 
 pub mod actor;
 pub mod core;
+mod failure;
 mod graph;
 pub mod invariants;
 pub mod policy;
+mod release;
 pub mod state;
 #[cfg(test)]
 mod tests;
