@@ -138,11 +138,19 @@ async fn frozen_worker_is_detected_within_the_ttl_and_rejoins_after() -> Result<
 async fn restarted_scheduler_gets_its_workers_back() -> Result<()> {
     let mut c = cluster(2).await?;
     let port: u16 = c.addr.rsplit(':').next().unwrap_or_default().parse()?;
-    {
-        let client = connect(&c.addr).await?;
-        many_tasks(&client, 100).await?;
-    }
+    let survivor = connect(&c.addr).await?;
+    many_tasks(&survivor, 100).await?;
+    let pending = survivor.submit(slow_identity, (1, 2_000u64))?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     c.scheduler.kill();
+    // The future the dead scheduler never resolved fails clearly instead of hanging.
+    match bounded("pending future", 20, async { Ok(pending.get().await) }).await? {
+        Err(Error::Closed(why)) => ensure!(
+            why.contains("connection to the scheduler was lost"),
+            "{why}"
+        ),
+        other => anyhow::bail!("expected a lost-connection error, got {other:?}"),
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_s2, addr2) = scheduler(port, &[])?;
     ensure!(addr2 == c.addr, "{addr2} != {}", c.addr);
@@ -152,6 +160,8 @@ async fn restarted_scheduler_gets_its_workers_back() -> Result<()> {
     })
     .await?;
     many_tasks(&client, 1_000).await?;
+    // The client that lived through the restart reconnected by itself and works again.
+    bounded("survivor reconnects", 30, many_tasks(&survivor, 500)).await?;
     ensure!(c.workers.iter_mut().all(|w| w.alive()));
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::{Error, Result};
 use actix::prelude::*;
 use bytes::Bytes;
 use futures::channel::oneshot;
+use futures::StreamExt;
 use rask_protocol::{
     decode_batch, encode_batch, FromClient, InMemoryMsg, Key, Reply, RequestId, ScatteredMsg,
     TaskSpec, ToClient, WorkerId,
@@ -19,6 +20,14 @@ use std::time::Duration;
 /// How many times a fetch is retried after the holder turned out not to have the value.
 const FETCH_ATTEMPTS: usize = 20;
 
+/// An event of scheduler connection number `.0` (events of older connections are ignored).
+struct SchedulerEvent(u64, DealerEvent);
+
+/// A new scheduler connection after a loss.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Reconnected(dealer::Connection);
+
 struct Entry {
     refs: usize,
     status: Status,
@@ -27,7 +36,11 @@ struct Entry {
 
 /// The client actor.
 pub struct ClientActor {
-    scheduler: DealerSender,
+    /// `None` while reconnecting; messages wait in the outbox meanwhile.
+    scheduler: Option<DealerSender>,
+    scheduler_addr: String,
+    hello: Bytes,
+    generation: u64,
     stores: StorePool,
     keys: HashMap<Key, Entry>,
     requests: HashMap<u64, oneshot::Sender<Reply>>,
@@ -57,8 +70,10 @@ impl Actor for ClientActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.heartbeat, |c, _| {
-            c.outbox.push(FromClient::Heartbeat);
-            c.flush();
+            if c.scheduler.is_some() {
+                c.outbox.push(FromClient::Heartbeat);
+                c.flush();
+            }
         });
     }
 
@@ -71,12 +86,21 @@ impl Actor for ClientActor {
 
 impl ClientActor {
     /// Starts the actor on the current arbiter around an established connection.
-    pub fn start_with(conn: dealer::Connection, name: String) -> Addr<ClientActor> {
+    /// `addr` and `hello` are kept to reconnect when the scheduler goes away.
+    pub fn start_with(
+        conn: dealer::Connection,
+        name: String,
+        addr: String,
+        hello: Bytes,
+    ) -> Addr<ClientActor> {
         let heartbeat = Duration::from_millis(conn.welcome.heartbeat_ms.max(10) as u64);
         ClientActor::create(move |ctx| {
-            ctx.add_stream(conn.events);
+            ctx.add_stream(conn.events.map(|e| SchedulerEvent(0, e)));
             ClientActor {
-                scheduler: conn.sender,
+                scheduler: Some(conn.sender),
+                scheduler_addr: addr,
+                hello,
+                generation: 0,
                 stores: StorePool::new(name),
                 keys: HashMap::default(),
                 requests: HashMap::default(),
@@ -93,10 +117,64 @@ impl ClientActor {
         if self.outbox.is_empty() {
             return;
         }
+        let Some(scheduler) = &self.scheduler else {
+            return; // reconnecting: sent once the scheduler is back
+        };
         if let Ok(frames) = encode_batch(&self.outbox, vec![]) {
-            self.scheduler.send(frames);
+            scheduler.send(frames);
         }
         self.outbox.clear();
+    }
+
+    /// The scheduler went away: every future it had not resolved with a value fails with a
+    /// clear error (a new scheduler does not know those keys), and we reconnect with backoff.
+    fn lost_scheduler(&mut self, ctx: &mut Context<Self>) {
+        if self.scheduler.take().is_none() {
+            return;
+        }
+        tracing::error!("lost the connection to the scheduler; reconnecting");
+        self.generation += 1;
+        let lost = Status::Lost("the connection to the scheduler was lost".into());
+        let gone: Vec<Key> = self
+            .keys
+            .iter()
+            .filter(|(_, e)| !matches!(e.status, Status::Memory { value: Some(_), .. }))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            if let Some(e) = self.keys.get_mut(&k) {
+                e.status = lost.clone();
+                for w in e.waiters.drain(..) {
+                    let _ = w.send(lost.clone());
+                }
+            }
+        }
+        self.requests.clear();
+        self.outbox.retain(|m| !matches!(m, FromClient::Heartbeat));
+        let (addr, hello, me) = (
+            self.scheduler_addr.clone(),
+            self.hello.clone(),
+            ctx.address(),
+        );
+        actix::spawn(async move {
+            let mut delay = Duration::from_millis(50);
+            loop {
+                match dealer::connect(&addr, hello.clone(), Some(Duration::from_secs(2))).await {
+                    Ok(conn) => {
+                        me.do_send(Reconnected(conn));
+                        return;
+                    }
+                    Err(e @ Error::Protocol(_)) => {
+                        tracing::error!("the scheduler at {addr} refused to take us back: {e}");
+                        return;
+                    }
+                    Err(_) if !me.connected() => return,
+                    Err(e) => tracing::debug!("scheduler at {addr} not back yet: {e}"),
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        });
     }
 
     /// One shared copy of each data-store address, however many keys live there.
@@ -172,33 +250,36 @@ impl ClientActor {
     }
 }
 
-impl StreamHandler<DealerEvent> for ClientActor {
-    fn handle(&mut self, event: DealerEvent, _ctx: &mut Context<Self>) {
+impl StreamHandler<SchedulerEvent> for ClientActor {
+    fn handle(
+        &mut self,
+        SchedulerEvent(generation, event): SchedulerEvent,
+        ctx: &mut Context<Self>,
+    ) {
+        if generation != self.generation {
+            return;
+        }
         match event {
             DealerEvent::Message(frames) => match decode_batch::<ToClient>(frames) {
                 Ok(batch) => batch.messages.into_iter().for_each(|m| self.on_message(m)),
                 Err(e) => tracing::warn!("dropping malformed message from the scheduler: {e}"),
             },
-            DealerEvent::Disconnected => {
-                tracing::error!("lost the connection to the scheduler");
-                let lost = Status::Lost("the connection to the scheduler was lost".into());
-                let pending: Vec<Key> = self
-                    .keys
-                    .iter()
-                    .filter(|(_, e)| matches!(e.status, Status::Pending))
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for k in pending {
-                    self.set_status(&k, lost.clone());
-                }
-                for (_, tx) in self.requests.drain() {
-                    drop(tx);
-                }
-            }
+            DealerEvent::Disconnected => self.lost_scheduler(ctx),
         }
     }
 
     fn finished(&mut self, _ctx: &mut Context<Self>) {}
+}
+
+impl Handler<Reconnected> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, msg: Reconnected, ctx: &mut Context<Self>) {
+        tracing::info!("reconnected to the scheduler");
+        let generation = self.generation;
+        ctx.add_stream(msg.0.events.map(move |e| SchedulerEvent(generation, e)));
+        self.scheduler = Some(msg.0.sender);
+        self.flush();
+    }
 }
 
 /// Submit tasks; every wanted spec adds one reference to its key.

@@ -115,8 +115,8 @@ impl Client {
             config.connect_timeout,
         );
         let (thread, addr) = ActorThread::spawn("rask-client", move || async move {
-            let conn = dealer::connect(&addr_s, hello, Some(timeout)).await?;
-            Ok(ClientActor::start_with(conn, name))
+            let conn = dealer::connect(&addr_s, hello.clone(), Some(timeout)).await?;
+            Ok(ClientActor::start_with(conn, name, addr_s, hello))
         })
         .await?;
         Ok(Client {
