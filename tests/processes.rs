@@ -134,6 +134,30 @@ async fn frozen_worker_is_detected_within_the_ttl_and_rejoins_after() -> Result<
     many_tasks(&client, 200).await
 }
 
+/// A client process SIGKILLed mid-computation: everything it held is released on the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_client_process_has_its_keys_released() -> Result<()> {
+    let c = cluster(2).await?;
+    let observer = connect(&c.addr).await?;
+    let mut victim = Proc::rask(
+        "bench client",
+        &["bench", "tiny", "--scheduler", &c.addr, "--tasks", "100000"],
+    )?;
+    eventually("the victim's tasks arrive", 30, || async {
+        Ok(observer.info().await?.tasks > 1_000)
+    })
+    .await?;
+    victim.kill();
+    let killed = Instant::now();
+    eventually("keys released", 30, || async {
+        let info = observer.info().await?;
+        Ok(info.tasks == 0 && info.workers.iter().all(|w| w.keys == 0))
+    })
+    .await?;
+    ensure!(killed.elapsed() < Duration::from_secs(30));
+    many_tasks(&observer, 200).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_scheduler_gets_its_workers_back() -> Result<()> {
     let mut c = cluster(2).await?;

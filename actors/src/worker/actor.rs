@@ -17,6 +17,7 @@ use rask_protocol::{
     TaskErrorKind, ToWorker, WorkerHeartbeat, WorkerHello, WorkerId,
 };
 use rustc_hash::FxHashMap as HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,7 +66,7 @@ pub struct Worker {
     pool: Arc<ComputePool>,
     peers: StorePool,
     /// Attempts assigned and not finished: attempt and function name.
-    running: HashMap<Key, (Attempt, String)>,
+    running: HashMap<Key, (Attempt, String, Arc<AtomicBool>)>,
     outbox: Vec<FromWorker>,
     heartbeat: Duration,
     heartbeat_handle: Option<SpawnHandle>,
@@ -307,8 +308,14 @@ impl Worker {
             ToWorker::Compute(task) => self.compute(task, ctx),
             ToWorker::Free(keys) => self.store.do_send(Free(keys)),
             ToWorker::Cancel { key, attempt } => {
-                if self.running.get(&key).is_some_and(|(a, _)| *a == attempt) {
-                    self.running.remove(&key);
+                if self
+                    .running
+                    .get(&key)
+                    .is_some_and(|(a, _, _)| *a == attempt)
+                {
+                    if let Some((_, _, cancelled)) = self.running.remove(&key) {
+                        cancelled.store(true, Ordering::Release);
+                    }
                 }
             }
             ToWorker::Rejoin => self.lost_scheduler(ctx, "the scheduler asked to register again"),
@@ -331,8 +338,11 @@ impl Worker {
             });
             return;
         };
-        self.running
-            .insert(task.key.clone(), (task.attempt, task.function.clone()));
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.running.insert(
+            task.key.clone(),
+            (task.attempt, task.function.clone(), cancelled.clone()),
+        );
         let me = ctx.address();
         let pool = self.pool.clone();
         let (store, peers, id) = (self.store.clone(), self.peers.clone(), self.id);
@@ -352,6 +362,7 @@ impl Worker {
                         result,
                     })
                 }),
+                cancelled,
             }
         };
         if task.deps.is_empty() {
@@ -383,7 +394,10 @@ impl Worker {
         if self.scheduler.take().is_some() {
             tracing::warn!(worker = %self.name, "{why}; reconnecting");
             self.generation += 1;
-            self.running.clear();
+            // Work for the lost scheduler: a new one reassigns what it still needs.
+            for (_, (_, _, cancelled)) in self.running.drain() {
+                cancelled.store(true, Ordering::Release);
+            }
             self.reconnect(ctx);
         }
     }
@@ -453,7 +467,7 @@ impl StreamHandler<SchedulerEvent> for Worker {
 impl Handler<JobDone> for Worker {
     type Result = ();
     fn handle(&mut self, msg: JobDone, ctx: &mut Context<Self>) {
-        let Some((attempt, function)) = self.running.get(&msg.key).cloned() else {
+        let Some((attempt, function, _)) = self.running.get(&msg.key).cloned() else {
             return;
         };
         if attempt != msg.attempt {
@@ -501,7 +515,7 @@ impl Handler<DepsMissing> for Worker {
         if self
             .running
             .get(&msg.key)
-            .is_some_and(|(a, _)| *a == msg.attempt)
+            .is_some_and(|(a, _, _)| *a == msg.attempt)
         {
             self.running.remove(&msg.key);
             self.outbox.push(FromWorker::MissingDeps {

@@ -20,6 +20,8 @@ pub struct Job {
     pub args: Vec<Bytes>,
     /// Called on the pool thread with the outcome.
     pub done: Box<dyn FnOnce(InvokeResult) + Send>,
+    /// Set when the attempt was cancelled: a job still queued is then skipped, not run.
+    pub cancelled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Queued {
@@ -144,8 +146,19 @@ fn run(shared: &Shared) {
         };
         shared.executing.fetch_add(1, Ordering::Relaxed);
         let Job {
-            entry, args, done, ..
+            entry,
+            args,
+            done,
+            cancelled,
+            ..
         } = job;
+        if cancelled.load(Ordering::Acquire) {
+            done(Err((
+                TaskErrorKind::Cancelled,
+                "cancelled before it started".into(),
+            )));
+            continue;
+        }
         let result = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args)))
             .unwrap_or_else(|panic| Err((TaskErrorKind::Panicked, panic_message(&panic))));
         shared.executing.fetch_sub(1, Ordering::Relaxed);
