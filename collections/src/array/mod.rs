@@ -28,6 +28,9 @@
 //! - [`npy`], [`store`]: `.npy` files, one per block.
 //! - [`bench`](mod@bench): the array benchmark (`rask bench array`).
 
+#[cfg(feature = "blas")]
+use blas_src as _;
+
 pub mod bench;
 pub mod block;
 pub mod chunks;
@@ -308,3 +311,6 @@ impl<T: Element> Collection for Array<T> {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

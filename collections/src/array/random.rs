@@ -62,12 +62,28 @@ pub fn block(
     for i in (0..full.len().saturating_sub(1)).rev() {
         strides[i] = strides[i + 1] * full[i + 1] as u64;
     }
-    ArrayD::from_shape_fn(IxDyn(shape), |ix| {
-        let flat: u64 = (0..shape.len())
+    // Row by row: the last axis is contiguous in the whole array's flat order.
+    let len: usize = shape.iter().product();
+    let last = shape.last().copied().unwrap_or(1);
+    let outer_dims = shape.len().saturating_sub(1);
+    let mut out = Vec::with_capacity(len);
+    let mut ix = vec![0usize; outer_dims];
+    let base_last = offset.last().copied().unwrap_or(0) as u64;
+    for _ in 0..len.checked_div(last).unwrap_or(0) {
+        let base: u64 = (0..outer_dims)
             .map(|d| (ix[d] + offset[d]) as u64 * strides[d])
-            .sum();
-        value(seed, dist, flat)
-    })
+            .sum::<u64>()
+            + base_last;
+        out.extend((0..last as u64).map(|j| value(seed, dist, base + j)));
+        for d in (0..outer_dims).rev() {
+            ix[d] += 1;
+            if ix[d] < shape[d] {
+                break;
+            }
+            ix[d] = 0;
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(shape), out).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
 }
 
 #[cfg(test)]
@@ -98,5 +114,10 @@ mod tests {
             "{m} {v}"
         );
         assert_ne!(value(1, u, 0), value(2, u, 0));
+        let cube = block(3, u, &[3, 4, 5], &[0, 0, 0], &[3, 4, 5]);
+        let piece = block(3, u, &[3, 4, 5], &[1, 2, 1], &[2, 1, 3]);
+        assert_eq!(piece, cube.slice(ndarray::s![1..3, 2..3, 1..4]).into_dyn());
+        assert_eq!(block(3, u, &[], &[], &[]).len(), 1);
+        assert_eq!(block(3, u, &[0, 4], &[0, 0], &[0, 4]).len(), 0);
     }
 }

@@ -251,8 +251,8 @@ impl<T: Element> Array<T> {
     }
 
     /// The same elements in row-major order with a new shape. Blocks map one to one when
-    /// the trailing axes that change are whole chunks (and the first changed axis's chunks
-    /// divide evenly); otherwise those axes are rechunked first.
+    /// the changed axes after the first are whole chunks and the first changed axis's chunks
+    /// map onto whole output rows; otherwise those axes are rechunked first (as Dask does).
     pub fn reshape(&self, shape: &[usize]) -> Result<Array<T>> {
         if shape.iter().product::<usize>() != self.len() {
             return Err(Error::Invalid(format!(
@@ -272,17 +272,18 @@ impl<T: Element> Array<T> {
         let (rest_in, rest_out) = (&self.shape[p..], &shape[p..]);
         let p_in: usize = rest_in.iter().skip(1).product();
         let p_out: usize = rest_out.iter().skip(1).product();
-        let fits = !rest_in.is_empty()
-            && !rest_out.is_empty()
-            && self.chunks[p + 1..].iter().all(|c| c.len() == 1)
-            && p_out > 0
-            && self.chunks[p].iter().all(|c| (c * p_in) % p_out == 0);
-        let src = if fits {
+        let divides = |c: &[usize]| p_out > 0 && c.iter().all(|c| (c * p_in) % p_out == 0);
+        let src = if rest_in.is_empty() || rest_out.is_empty() {
             self.clone()
         } else {
+            // Trailing changed axes become whole chunks; the first changed axis keeps its
+            // chunks when they map onto whole output rows.
             let mut want = self.chunks.clone();
-            for (d, w) in want.iter_mut().enumerate().skip(p) {
+            for (d, w) in want.iter_mut().enumerate().skip(p + 1) {
                 *w = vec![self.shape[d]];
+            }
+            if !divides(&want[p]) {
+                want[p] = vec![self.shape[p]];
             }
             self.rechunk(want)?
         };
