@@ -23,6 +23,11 @@ async fn elementwise_operations_broadcast_like_ndarray() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_blocks_runs_registered_block_functions() -> Result<()> {
+    user_block_functions(&local().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reductions_along_every_axis_match_ndarray() -> Result<()> {
     reductions(&local().await?).await
 }

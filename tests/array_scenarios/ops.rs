@@ -9,7 +9,7 @@ use rask::array::{
 use rask::Client;
 
 rask::task! {
-    /// Test: squares a block and adds its row index (a block function for `map_blocks`).
+    /// Test: squares every element of a block (a block function for `map_blocks`).
     pub fn square_block(c: Chunk<f64>) -> Chunk<f64> { Chunk(c.0.mapv(|v| v * v)) }
 }
 
@@ -105,7 +105,7 @@ pub async fn creation(client: &Client) -> Result<()> {
     Ok(())
 }
 
-/// Arithmetic, comparisons, broadcasting, where, unary math, casts, map_blocks.
+/// Arithmetic, comparisons, broadcasting, where, unary math, casts.
 pub async fn elementwise(client: &Client) -> Result<()> {
     let a = data(&[7, 5]);
     let b = data(&[7, 5]).mapv(|v| v * 0.5 - 3.0);
@@ -182,8 +182,6 @@ pub async fn elementwise(client: &Client) -> Result<()> {
                 .and(&b)
                 .map_collect(|p, q| !((*p > 0.0 && *q > -3.0) || p == q)),
         )?;
-        let sq = x.map_blocks(square_block)?;
-        check_close("map_blocks", &get(client, &sq).await?, &a.mapv(|v| v * v))?;
         let ints = x.mul(8.0)?.astype::<i64>()?;
         let ai = a.mapv(|v| (v * 8.0) as i64);
         check_eq("astype", &get(client, &ints).await?, &ai)?;
@@ -454,5 +452,30 @@ pub async fn linear_algebra(client: &Client) -> Result<()> {
             .ok_or_else(|| anyhow!("singular lstsq succeeded"))?
     )
     .contains("rank deficient"));
+    Ok(())
+}
+
+/// `map_blocks` with a function registered in this test binary (so only in-process workers
+/// know it), inside a fused chain, and its layout-changing form.
+pub async fn user_block_functions(client: &Client) -> Result<()> {
+    let a = data(&[7, 5]);
+    for spec in chunkings(&[7, 5]) {
+        let x = from_ndarray(&a, spec.clone())?;
+        let sq = x.map_blocks(square_block)?;
+        check_close(
+            &format!("map_blocks {spec:?}"),
+            &get(client, &sq).await?,
+            &a.mapv(|v| v * v),
+        )?;
+        let chain = x.add(1.0)?.map_blocks(square_block)?.sum(Some(0))?;
+        let want = a.mapv(|v| (v + 1.0) * (v + 1.0)).sum_axis(Axis(0));
+        check_close("map_blocks in a chain", &get(client, &chain).await?, &want)?;
+    }
+    let x = from_ndarray(&a, 3)?;
+    ensure!(
+        x.map_blocks_to(square_block, vec![vec![7], vec![5]])
+            .is_err(),
+        "block grid must match"
+    );
     Ok(())
 }
