@@ -33,6 +33,8 @@ pub enum BenchName {
     Wordcount,
     /// Dataframe group-bys over generated CSV or Parquet files (q1, q2, q3 of the Dask anchor).
     Groupby,
+    /// Chunked-array operations: (x + xᵀ).sum(), x.mean(axis 0), x @ x[:, :chunk].
+    Array,
 }
 
 /// File format for `groupby`.
@@ -71,6 +73,12 @@ pub struct BenchArgs {
     /// Megabytes for transfer (default 100) and wordcount (default 200).
     #[arg(long)]
     pub mb: Option<usize>,
+    /// Array side for array (an n × n f64 array).
+    #[arg(long, default_value_t = 8000)]
+    pub n: usize,
+    /// Block side for array.
+    #[arg(long, default_value_t = 1000)]
+    pub chunk: usize,
     /// Rows for groupby.
     #[arg(long, default_value_t = 10_000_000)]
     pub rows: u64,
@@ -104,6 +112,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             BenchName::Transfer => transfer::transfer(client, args.mb.unwrap_or(100))?,
             BenchName::Wordcount => wordcount(client, args.mb.unwrap_or(200))?,
             BenchName::Groupby => groupby(client, args.rows, args.format)?,
+            BenchName::Array => array(client, args.n, args.chunk)?,
         };
         runs.push(figures);
     }
@@ -167,6 +176,26 @@ fn groupby(
         _ => anyhow::bail!("the group-by report is not an object"),
     };
     let total: f64 = ["q1_s", "q2_s", "q3_s"]
+        .iter()
+        .filter_map(|k| m.get(*k).and_then(Value::as_f64))
+        .sum();
+    m.insert("seconds".into(), json!(total));
+    Ok(m)
+}
+
+fn array(
+    client: &rask_actors::client::Client,
+    n: usize,
+    chunk: usize,
+) -> anyhow::Result<Map<String, Value>> {
+    let report =
+        futures::executor::block_on(rask_collections::array::bench::run(client, n, chunk))?;
+    let mut m = match serde_json::to_value(report)? {
+        Value::Object(m) => m,
+        _ => anyhow::bail!("the array report is not an object"),
+    };
+    m.insert("bench".into(), json!("array"));
+    let total: f64 = ["sum_xxt_s", "mean0_s", "matmul_s"]
         .iter()
         .filter_map(|k| m.get(*k).and_then(Value::as_f64))
         .sum();
