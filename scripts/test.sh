@@ -4,10 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d /work/target ]; then
-    export CARGO_TARGET_DIR=/work/target # share one build across checkouts on this machine
-fi
-
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "installing cargo-nextest" >&2
     cargo install cargo-nextest --locked
