@@ -361,6 +361,28 @@ pub async fn linear_algebra(client: &Client) -> Result<()> {
                 &want,
             )?;
         }
+        let v = data(&[7]).mapv(|e| e / 3.0);
+        let xv = matmul(&x, &from_ndarray(&v, 2)?)?;
+        check_close(
+            "matrix @ vector",
+            &get(client, &xv).await?,
+            &a2.dot(&v.clone().into_dimensionality::<ndarray::Ix1>()?)
+                .into_dyn(),
+        )?;
+        let w = data(&[9]);
+        let wx = matmul(&from_ndarray(&w, 4)?, &x)?;
+        let w1 = w.clone().into_dimensionality::<ndarray::Ix1>()?;
+        check_close(
+            "vector @ matrix",
+            &get(client, &wx).await?,
+            &w1.dot(&a2).into_dyn(),
+        )?;
+        let ww = matmul(&from_ndarray(&w, 4)?, &from_ndarray(&w, 2)?)?;
+        check_close(
+            "vector @ vector",
+            &get(client, &ww).await?,
+            &ArrayD::from_elem(IxDyn(&[]), w1.dot(&w1)),
+        )?;
         let xt = x.t()?;
         let g = tensordot(&x, &x, &[(0, 0)])?;
         check_close(

@@ -145,8 +145,28 @@ impl Expr {
         }
     }
 
-    /// Whether the expression reads any input (pure sources are not inlined into several
-    /// consumers, so they are computed once).
+    /// Whether the expression is worth inlining into a consumer: it reads an input (pure
+    /// sources are made once) and calls no registered function (user code may be costly, and
+    /// an inlined expression runs once per consumer).
+    pub fn inlinable(&self) -> bool {
+        self.has_input() && !self.calls_function()
+    }
+
+    fn calls_function(&self) -> bool {
+        match self {
+            Expr::Map(..) => true,
+            Expr::Input(_) | Expr::Source(_) | Expr::Scalar(_) => false,
+            Expr::Unary(_, a)
+            | Expr::AsType(_, a)
+            | Expr::Transpose(_, a)
+            | Expr::Slice(_, _, a)
+            | Expr::Reshape(_, a) => a.calls_function(),
+            Expr::Binary(_, a, b) => a.calls_function() || b.calls_function(),
+            Expr::Where(c, a, b) => c.calls_function() || a.calls_function() || b.calls_function(),
+        }
+    }
+
+    /// Whether the expression reads any input.
     pub fn has_input(&self) -> bool {
         match self {
             Expr::Input(_) => true,

@@ -21,13 +21,13 @@ pub struct Lazy {
 }
 
 impl Lazy {
-    /// The block under `key`, inlining its expression when it is an expression task that
-    /// reads inputs and is small.
+    /// The block under `key`, inlining its expression when it is a small expression task
+    /// that reads inputs and calls no registered function.
     pub fn of(graph: &Graph, key: &Key) -> Lazy {
         if let Some(t) = graph.task(key) {
             if t.function == BLOCK {
                 if let Some(l) = Self::decode(&t.args) {
-                    if l.expr.has_input() && l.expr.size() <= INLINE_LIMIT {
+                    if l.expr.inlinable() && l.expr.size() <= INLINE_LIMIT {
                         return l;
                     }
                 }

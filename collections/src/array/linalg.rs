@@ -89,12 +89,25 @@ pub fn run_dot(args: &[Bytes]) -> InvokeResult {
     Ok(out.encode())
 }
 
-/// The matrix product of two chunked 2-D arrays (`a @ b`). `b`'s row chunks are aligned to
-/// `a`'s column chunks by rechunking when they differ.
+/// The matrix product `a @ b` of chunked arrays: 2-D by 2-D, or with a 1-D vector on either
+/// side (numpy's rules: the vector's axis is contracted and dropped). `b`'s row chunks are
+/// aligned to `a`'s column chunks by rechunking when they differ.
 pub fn matmul<T: Numeric>(a: &Array<T>, b: &Array<T>) -> Result<Array<T>> {
+    match (a.ndim(), b.ndim()) {
+        (1, 1) => return a.mul(b)?.sum(None)?.astype::<T>(),
+        (1, 2) => {
+            let row = a.reshape(&[1, a.shape[0]])?;
+            return matmul(&row, b)?.reshape(&[b.shape[1]]);
+        }
+        (2, 1) => {
+            let col = b.reshape(&[b.shape[0], 1])?;
+            return matmul(a, &col)?.reshape(&[a.shape[0]]);
+        }
+        _ => {}
+    }
     if a.ndim() != 2 || b.ndim() != 2 || a.shape[1] != b.shape[0] {
         return Err(Error::Invalid(format!(
-            "matmul needs (n, k) and (k, m) arrays, got {:?} and {:?}",
+            "matmul needs (n, k) and (k, m) operands, got {:?} and {:?}",
             a.shape, b.shape
         )));
     }

@@ -207,3 +207,26 @@ fn product_and_assemble_kernels() {
         Block::I32(array![5, 8, 7].into_dyn())
     );
 }
+
+rask_actors::task! {
+    /// Test: doubles every element of a block.
+    fn twice(c: Chunk<f64>) -> Chunk<f64> { Chunk(c.0.mapv(|v| v * 2.0)) }
+}
+
+//  x ─▶ twice ─┬─▶ y + y.T     the registered function runs once per block, not once per use
+//              └─▶ (transposed)
+#[test]
+fn registered_functions_are_not_inlined_into_several_consumers() {
+    let x = from_ndarray(&data(&[4, 4]), 2).unwrap();
+    let y = x.map_blocks(twice).unwrap();
+    let z = y.add(y.t().unwrap()).unwrap();
+    let tasks = cull(z.graph(), z.keys()).unwrap();
+    assert_eq!(
+        tasks.iter().filter(|t| t.function == funcs::BLOCK).count(),
+        12
+    );
+    // Without a registered function the whole chain is one task per block.
+    let w = x.mul(2.0).unwrap();
+    let v = w.add(w.t().unwrap()).unwrap();
+    assert_eq!(cull(v.graph(), v.keys()).unwrap().len(), 8);
+}
