@@ -321,15 +321,18 @@ fn slice(b: Block, steps: &[Step], drop: &[usize]) -> Result<Block, String> {
     }
     let mut drop = drop.to_vec();
     drop.sort_unstable_by(|a, b| b.cmp(a));
+    // Views of the owned block: no element is copied here; kernels and the encoder follow
+    // strides.
     Ok(with_block!(b, x => {
-        let mut v = x.slice_each_axis(|ax| {
+        let mut v = x;
+        v.slice_each_axis_inplace(|ax| {
             let s = steps[ax.axis.index()];
             Slice::new(s.start as isize, Some(s.end as isize), s.step)
         });
         for d in &drop {
-            v = v.index_axis_move(ndarray::Axis(*d), 0);
+            v.index_axis_inplace(ndarray::Axis(*d), 0);
         }
-        Block::from_array(v.as_standard_layout().into_owned())
+        Block::from_array(v)
     }))
 }
 
