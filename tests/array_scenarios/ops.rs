@@ -44,6 +44,23 @@ pub async fn creation(client: &Client) -> Result<()> {
         let l = a.mapv(|v| (v * 8.0) as i64);
         check_eq("i64", &get(client, &from_ndarray(&l, spec)?).await?, &l)?;
     }
+    // 0-d and 1-d arrays.
+    let scalar = from_ndarray(&ArrayD::from_elem(IxDyn(&[]), 2.5), 1)?.add(1.0)?;
+    check_eq(
+        "0-d",
+        &get(client, &scalar).await?,
+        &ArrayD::from_elem(IxDyn(&[]), 3.5),
+    )?;
+    let v = from_ndarray(&data(&[10]), 3)?;
+    let m = bounded("1-d mean", 30, v.mean(Some(0))?.compute_scalar(client)).await?;
+    ensure!((m - data(&[10]).sum() / 10.0).abs() < 1e-12, "1-d mean {m}");
+    let empty = from_ndarray(&ArrayD::<f64>::zeros(IxDyn(&[0])), 3)?;
+    ensure!(
+        bounded("empty mean", 30, empty.mean(None)?.compute_scalar(client))
+            .await?
+            .is_nan(),
+        "mean of nothing is NaN"
+    );
     let z: rask::Array<f64> = zeros(&[4, 3], 2)?;
     check_eq(
         "zeros",

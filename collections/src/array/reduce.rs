@@ -222,7 +222,7 @@ fn moments(a: &ArrayD<f64>, axis: Option<usize>) -> (f64, Vec<Block>) {
         None => a.len(),
     } as f64;
     let sum = sum_keep(a, axis);
-    let mean = sum.mapv(|s| if n > 0.0 { s / n } else { 0.0 });
+    let mean = sum.mapv(|s| if n > 0.0 { s / n } else { f64::NAN });
     let dev = match mean.broadcast(a.raw_dim()) {
         Some(m) => Zip::from(a).and(&m).map_collect(|x, m| (x - m) * (x - m)),
         None => a.mapv(|_| f64::NAN),
