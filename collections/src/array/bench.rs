@@ -18,6 +18,8 @@ use std::time::Instant;
 /// What one benchmark run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArrayBenchReport {
+    /// Benchmark name (`"array_ops"`, as the Dask anchor's).
+    pub bench: &'static str,
     /// Array side.
     pub n: usize,
     /// Block side.
@@ -110,6 +112,7 @@ pub async fn run(client: &Client, n: usize, chunk: usize) -> Result<ArrayBenchRe
         }
     }
     Ok(ArrayBenchReport {
+        bench: "array_ops",
         n,
         chunk,
         persist_s,

@@ -20,7 +20,8 @@
 //!   slices, transposes, reshapes, sources) and how they are fused.
 //! - [`create`], [`random`]: `from_ndarray`, `zeros`, `ones`, `full`, `arange`, `linspace`,
 //!   seeded `random_uniform`/`random_normal`.
-//! - [`elementwise`]: arithmetic, comparisons, `where`, unary math, `map_blocks`.
+//! - [`elementwise`], [`operators`]: arithmetic, comparisons, `where`, unary math,
+//!   `map_blocks`; `+ - * / %` and unary `-` on `&Array` (each giving a `Result`).
 //! - [`reduce`]: `sum`, `mean`, `var`, `std`, `min`, `max`, `argmin`, `argmax`, `any`, `all`.
 //! - [`shape`], [`rechunk`]: slicing, indexing, `transpose`, `reshape`, `concatenate`,
 //!   `stack`, `rechunk`.
@@ -42,6 +43,7 @@ pub mod funcs;
 pub mod lazy;
 pub mod linalg;
 pub mod npy;
+pub mod operators;
 pub mod ops;
 pub mod qr;
 pub mod random;
