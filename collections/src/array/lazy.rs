@@ -25,7 +25,9 @@ impl Lazy {
     /// that reads inputs and calls no registered function.
     pub fn of(graph: &Graph, key: &Key) -> Lazy {
         if let Some(t) = graph.task(key) {
-            if t.function == BLOCK {
+            // A task without inputs is a source (possibly a large literal): never inlined,
+            // so not even decoded.
+            if t.function == BLOCK && t.args.len() > 1 {
                 if let Some(l) = Self::decode(&t.args) {
                     if l.expr.inlinable() && l.expr.size() <= INLINE_LIMIT {
                         return l;
