@@ -1,6 +1,6 @@
 //! Blocked matrix products: `matmul` (`dot`) of chunked 2-D arrays and `tensordot` over one
-//! or two axes. Output block `(i, j)` sums `a[i, k] · b[k, j]` over `k`, at most
-//! `split_every` products per task (then a tree of additions), with the operands'
+//! or two axes. Output block `(i, j)` sums `a[i, k] · b[k, j]` over `k`: one product task
+//! per block pair, then a tree of additions of at most `split_every` partials, with the operands'
 //! expressions (slices, transposes, element-wise work) inlined into the product tasks.
 
 use super::block::Block;
@@ -25,6 +25,13 @@ crate::raw_task! {
     /// Registered name of the blocked product step.
     pub const DOT = "rask_collections::array::dot" => run_dot
 }
+
+/// Block products per product task. One: the scheduler places tasks by input locality
+/// alone, and a task reading a whole row of `a` and a whole column of `b` tends to land on
+/// the same worker as its siblings (the column is shared), serialising the product; tasks of
+/// one pair spread with the blocks of `a`, and partial products are summed in a tree of
+/// `split_every`.
+const PRODUCTS_PER_TASK: usize = 1;
 
 /// A product task: the sum of `left[t] · right[t]` over its terms.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +132,7 @@ pub fn matmul<T: Numeric>(a: &Array<T>, b: &Array<T>) -> Result<Array<T>> {
         let (i, j) = (ij[0], ij[1]);
         let ks: Vec<usize> = (0..ga[1]).collect();
         let mut level: Vec<Key> = Vec::new();
-        for group in ks.chunks(every) {
+        for group in ks.chunks(PRODUCTS_PER_TASK) {
             let mut lazies = Vec::new();
             for k in group {
                 lazies.push(Lazy::of(&a.graph, &a.keys[i * ga[1] + k]));
