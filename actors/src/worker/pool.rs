@@ -61,8 +61,22 @@ struct Shared {
 
 /// How long an idle compute thread polls for new work before sleeping. Waking a sleeping
 /// thread costs tens of microseconds on small VMs; a short spin keeps chains of tiny tasks
-/// fast and costs little CPU since it stops as soon as work dries up.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+/// fast and costs little CPU since it stops as soon as work dries up. `RASK_SPIN_US` overrides
+/// it (longer spins lowered the submit → result round trip on idle machines here, at some
+/// cost in throughput).
+const SPIN_DEFAULT_US: u64 = 50;
+
+/// The spin time: `RASK_SPIN_US` (microseconds, 0 disables) or the default.
+fn spin() -> std::time::Duration {
+    static SPIN: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *SPIN.get_or_init(|| {
+        let us = std::env::var("RASK_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SPIN_DEFAULT_US);
+        std::time::Duration::from_micros(us)
+    })
+}
 
 /// A fixed pool of compute threads.
 pub struct ComputePool {
@@ -123,7 +137,8 @@ impl Drop for ComputePool {
 
 fn spin_for_work(shared: &Shared) {
     let start = std::time::Instant::now();
-    while shared.queued.load(Ordering::Acquire) == 0 && start.elapsed() < SPIN {
+    let limit = spin();
+    while shared.queued.load(Ordering::Acquire) == 0 && start.elapsed() < limit {
         std::thread::yield_now();
     }
 }
