@@ -14,6 +14,19 @@
 //!  └────┴────┘           └────┴────┘  are inlined
 //! ```
 //!
+//! ```no_run
+//! use rask_collections::array::{random_uniform, SliceArg};
+//! # async fn run(client: rask_actors::client::Client) -> rask_collections::Result<()> {
+//! let x = random_uniform(42, 0.0, 1.0, &[8000, 8000], [1000, 1000])?
+//!     .persist(&client)
+//!     .await?;
+//! let total: f64 = (&x + &x.t()?)?.sum(None)?.compute_scalar(&client).await?;
+//! let means = x.mean(Some(0))?.compute(&client).await?; // ndarray::ArrayD<f64>
+//! let left = x.slice(&[SliceArg::from(..), SliceArg::from(0..1000)])?;
+//! let product = x.dot(&left)?.compute(&client).await?;
+//! # Ok(()) }
+//! ```
+//!
 //! - [`dtype`], [`block`]: element types and the block wire format; [`Chunk`] is a typed
 //!   block for user functions given to [`Array::map_blocks`].
 //! - [`expr`], [`ops`], [`lazy`]: per-block expressions (element-wise operations, casts,
