@@ -2,7 +2,8 @@
 //! reports where the result was placed; the value is then fetched straight from that worker's
 //! data-store. Dropping the last clone releases the result cluster-wide.
 
-use super::actor::{ClientActor, DropRef, Fetch, WaitAll, WaitStatus};
+use super::actor::{ClientActor, DropRef};
+use super::data::{Fetch, WaitAll, WaitStatus};
 use crate::{Error, Result};
 use actix::Addr;
 use futures::stream::{FuturesUnordered, Stream};

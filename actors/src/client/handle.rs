@@ -1,8 +1,9 @@
 //! The [`Client`] handle: connect to a scheduler (or start a local cluster), submit typed
 //! tasks, gather, scatter, and ask the scheduler about the cluster.
 
-use super::actor::{Cancel, ClientActor, Close, Fetch, Request, Scatter, Submit};
+use super::actor::{Cancel, ClientActor, Close, Request, Submit};
 use super::args::IntoArgs;
+use super::data::{Fetch, Scatter};
 use super::future::{decode_as, Future};
 use crate::local::{LocalCluster, LocalConfig};
 use crate::runtime::ActorThread;

@@ -4,6 +4,7 @@
 
 mod actor;
 mod args;
+mod data;
 mod future;
 mod handle;
 
