@@ -229,6 +229,10 @@ impl Handler<Free> for DataStore {
                 self.nbytes -= v.len() as u64;
             }
         }
+        // Give back the table a big graph left behind.
+        if self.data.capacity() > 1024 && self.data.capacity() > 4 * self.data.len() {
+            self.data.shrink_to_fit();
+        }
     }
 }
 

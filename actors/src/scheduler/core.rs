@@ -325,6 +325,7 @@ impl Core {
     /// digested a huge graph), everyone's silence is forgiven once: their heartbeats are
     /// probably waiting unread.
     pub fn on_tick(&mut self, now: Instant, out: &mut impl Outbox) -> Vec<WorkerId> {
+        self.shrink_idle_tables();
         let ttl = self.config.worker_ttl;
         let stalled = self
             .last_tick
@@ -358,6 +359,30 @@ impl Core {
             self.remove_client(id, out);
         }
         dead
+    }
+
+    /// Gives back table capacity left over from a big graph once it is mostly gone, so memory
+    /// is flat again after the work.
+    fn shrink_idle_tables(&mut self) {
+        fn shrink(len: usize, cap: usize, f: impl FnOnce()) {
+            if cap > 1024 && cap > 4 * len {
+                f();
+            }
+        }
+        shrink(self.tasks.len(), self.tasks.capacity(), || {
+            self.tasks.shrink_to_fit()
+        });
+        for w in self.workers.values_mut() {
+            shrink(w.has.len(), w.has.capacity(), || w.has.shrink_to_fit());
+            shrink(w.processing.len(), w.processing.capacity(), || {
+                w.processing.shrink_to_fit()
+            });
+        }
+        for c in self.clients.values_mut() {
+            shrink(c.wants.len(), c.wants.capacity(), || {
+                c.wants.shrink_to_fit()
+            });
+        }
     }
 
     /// A snapshot of the cluster.

@@ -13,6 +13,23 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Current resident set size (VmRSS) of a process, MiB.
+fn current_rss_mb(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    let kb: f64 = text
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
 /// A child process that is killed when dropped.
 struct Spawned {
     child: Child,
@@ -152,6 +169,37 @@ impl Target {
             "threads": info.workers.iter().map(|w| w.nthreads).sum::<u32>(),
             "hosts": hosts,
             "zero_worker": info.zero_worker,
+        }))
+    }
+
+    /// Waits (up to `limit`) until the scheduler tracks no task and no worker holds a key,
+    /// then reports what is left: tracked tasks, held keys, and the current RSS of the
+    /// processes this run can see (is memory flat again after the work?).
+    pub fn settle(&self, limit: Duration) -> anyhow::Result<Value> {
+        let start = std::time::Instant::now();
+        let mut info = self.client.info_blocking()?;
+        while (info.tasks > 0 || info.workers.iter().any(|w| w.keys > 0)) && start.elapsed() < limit
+        {
+            std::thread::sleep(Duration::from_millis(50));
+            info = self.client.info_blocking()?;
+        }
+        // Give allocators time to hand freed memory back (the rask binary purges after 1 s).
+        std::thread::sleep(Duration::from_millis(2500));
+        let rss = |pid: Option<u32>| current_rss_mb(pid);
+        let procs = match self.mode {
+            "local" => json!({ "local_process": rss(None) }),
+            "processes" => json!({
+                "client": rss(None),
+                "scheduler": self.procs.iter().find(|p| p.kind == "scheduler").and_then(|p| rss(Some(p.child.id()))),
+                "workers": self.procs.iter().filter(|p| p.kind == "worker").map(|p| rss(Some(p.child.id()))).collect::<Vec<_>>(),
+            }),
+            _ => json!({ "client": rss(None) }),
+        };
+        Ok(json!({
+            "settle_s": super::stats::round(start.elapsed().as_secs_f64(), 3),
+            "tracked_tasks": info.tasks,
+            "held_keys": info.workers.iter().map(|w| w.keys).sum::<u64>(),
+            "rss_mb": procs,
         }))
     }
 

@@ -116,6 +116,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         };
         runs.push(figures);
     }
+    let settled = target.settle(std::time::Duration::from_secs(60))?;
     let mut out = stats::median_run(&runs);
     let name = format!("{:?}", args.bench).to_lowercase();
     out.insert("bench".into(), json!(name));
@@ -133,6 +134,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     out.insert("cluster".into(), target.describe()?);
     out.insert("peak_rss_mb".into(), target.peak_rss_mb());
+    out.insert("after".into(), settled);
     out.insert("rask_version".into(), json!(env!("CARGO_PKG_VERSION")));
     let ok = out.get("ok").and_then(Value::as_bool).unwrap_or(false);
     let line = Value::Object(reorder(out));
