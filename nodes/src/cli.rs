@@ -88,7 +88,8 @@ pub struct WorkerArgs {
     /// that routes to the scheduler).
     #[arg(long)]
     pub contact_host: Option<String>,
-    /// Directory for spilled data (created if missing).
+    /// Directory for worker files such as spilled data (created if missing; nothing spills
+    /// yet: memory limits and spilling are still to come).
     #[arg(long)]
     pub local_directory: Option<std::path::PathBuf>,
     /// Seconds to keep trying to reach the scheduler at start-up.
