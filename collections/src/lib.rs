@@ -23,6 +23,7 @@ pub mod delayed;
 pub mod error;
 pub mod graph;
 mod raw;
+mod rng;
 
 pub use delayed::{delayed, Delayed};
 pub use error::{Error, Result};

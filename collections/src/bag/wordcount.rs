@@ -4,6 +4,7 @@
 //! (p(rank r) ∝ 1/r^1.07), about ten words per line.
 
 use super::{read_text, ReadTextOptions};
+use crate::rng::Rng;
 use crate::{Error, Result};
 use rask_actors::client::Client;
 use serde::Serialize;
@@ -60,25 +61,6 @@ pub struct WordcountReport {
     pub reference_seconds: f64,
     /// The input file.
     pub path: String,
-}
-
-/// SplitMix64: a tiny deterministic generator, the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn vocabulary(rng: &mut Rng, size: usize) -> Vec<Vec<u8>> {

@@ -6,6 +6,7 @@
 //! q3 count by id2. Results are checked against sums kept while regenerating the data.
 
 use super::{read_csv, read_parquet, AggFn, CsvOptions, DataFrame, ParquetOptions};
+use crate::rng::Rng;
 use crate::{Error, Result};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
@@ -57,21 +58,6 @@ pub struct GroupbyBenchReport {
     pub generate_s: f64,
     /// Where the files are.
     pub dir: String,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn schema() -> SchemaRef {
