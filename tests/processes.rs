@@ -4,37 +4,15 @@
 mod common;
 
 use anyhow::{ensure, Result};
-use common::procs::{scheduler, worker, Proc};
+use common::procs::{cluster, scheduler, worker, Proc};
 use common::*;
 use rask::builtins::{add, inc, slow_identity};
 use rask::{Client, ClientConfig, Error, PROTOCOL_VERSION};
 use std::time::{Duration, Instant};
 
-struct Cluster {
-    addr: String,
-    scheduler: Proc,
-    workers: Vec<Proc>,
-}
-
-async fn cluster(workers: usize) -> Result<Cluster> {
-    let (scheduler, addr) = scheduler(0, &[])?;
-    let workers = (0..workers)
-        .map(|i| worker(&addr, &format!("w{i}")))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Cluster {
-        addr,
-        scheduler,
-        workers,
-    })
-}
-
-async fn connect(addr: &str) -> Result<Client> {
-    bounded("connect", 20, async { Ok(Client::connect(addr).await?) }).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_scenarios_on_real_processes() -> Result<()> {
-    let c = cluster(2).await?;
+    let c = cluster(2)?;
     let client = connect(&c.addr).await?;
     eventually("two workers", 20, || async {
         Ok(client.info().await?.workers.len() == 2)
@@ -54,7 +32,7 @@ async fn core_scenarios_on_real_processes() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_a_worker_mid_graph_still_gives_the_right_answer() -> Result<()> {
-    let mut c = cluster(2).await?;
+    let mut c = cluster(2)?;
     let client = connect(&c.addr).await?;
     eventually("two workers", 20, || async {
         Ok(client.info().await?.workers.len() == 2)
@@ -137,7 +115,7 @@ async fn frozen_worker_is_detected_within_the_ttl_and_rejoins_after() -> Result<
 /// A client process SIGKILLed mid-computation: everything it held is released on the cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_client_process_has_its_keys_released() -> Result<()> {
-    let c = cluster(2).await?;
+    let c = cluster(2)?;
     let observer = connect(&c.addr).await?;
     let mut victim = Proc::rask(
         "bench client",
@@ -160,7 +138,7 @@ async fn killed_client_process_has_its_keys_released() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_scheduler_gets_its_workers_back() -> Result<()> {
-    let mut c = cluster(2).await?;
+    let mut c = cluster(2)?;
     let port: u16 = c.addr.rsplit(':').next().unwrap_or_default().parse()?;
     let survivor = connect(&c.addr).await?;
     many_tasks(&survivor, 100).await?;
@@ -214,7 +192,7 @@ async fn client_of_another_version_is_refused_by_a_real_scheduler() -> Result<()
 /// scheduler and to a worker's data-store: both survive and serve normal clients afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_ports_does_not_crash_anything() -> Result<()> {
-    let mut c = cluster(1).await?;
+    let mut c = cluster(1)?;
     let client = connect(&c.addr).await?;
     eventually("worker", 20, || async {
         Ok(client.info().await?.workers.len() == 1)

@@ -39,6 +39,21 @@ where
     }
 }
 
+/// Connects to the scheduler at `addr` (bounded).
+pub async fn connect(addr: &str) -> Result<Client> {
+    bounded("connect", 20, async { Ok(Client::connect(addr).await?) }).await
+}
+
+/// Connects and waits until `workers` workers are registered.
+pub async fn connect_with_workers(addr: &str, workers: usize) -> Result<Client> {
+    let client = connect(addr).await?;
+    eventually("workers registered", 20, || async {
+        Ok(client.info().await?.workers.len() == workers)
+    })
+    .await?;
+    Ok(client)
+}
+
 /// Names of the connected workers, sorted.
 pub async fn worker_names(client: &Client) -> Result<Vec<String>> {
     let mut names: Vec<String> = client

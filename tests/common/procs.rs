@@ -106,3 +106,26 @@ pub fn worker(addr: &str, name: &str) -> Result<Proc> {
     p.wait_line("connected", 20)?;
     Ok(p)
 }
+
+/// A scheduler and workers `w0`, `w1`, … as processes on loopback (killed on drop).
+pub struct Cluster {
+    /// The scheduler's address.
+    pub addr: String,
+    /// The scheduler process.
+    pub scheduler: Proc,
+    /// The worker processes.
+    pub workers: Vec<Proc>,
+}
+
+/// Starts a scheduler on a free port and `workers` workers connected to it.
+pub fn cluster(workers: usize) -> Result<Cluster> {
+    let (scheduler, addr) = scheduler(0, &[])?;
+    let workers = (0..workers)
+        .map(|i| worker(&addr, &format!("w{i}")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Cluster {
+        addr,
+        scheduler,
+        workers,
+    })
+}
