@@ -62,6 +62,47 @@ pub enum Error {
         /// How it differs.
         message: String,
     },
+    /// The bucket an `s3://` URL names does not exist. Not retryable as is.
+    #[error("{url}: no such bucket")]
+    NoSuchBucket {
+        /// The URL.
+        url: String,
+    },
+    /// The object (or prefix) a storage URL names does not exist. Not retryable as is.
+    #[error("{url}: no such key")]
+    NoSuchKey {
+        /// The URL.
+        url: String,
+    },
+    /// The object store refused the request: credentials missing, unknown or not allowed.
+    /// Not retryable with the same credentials.
+    #[error("{url}: access denied: {message}")]
+    AccessDenied {
+        /// The URL.
+        url: String,
+        /// The store's words.
+        message: String,
+    },
+    /// The object store could not be reached (connection refused or reset, time-out), even
+    /// after the bounded retries. Retryable later.
+    #[error("{url}: network failure after {attempts} attempts: {message}")]
+    Network {
+        /// The URL.
+        url: String,
+        /// How many requests were tried.
+        attempts: u32,
+        /// The last failure.
+        message: String,
+    },
+    /// The object store answered with another error (a server error that outlasted the
+    /// retries, an invalid request, a malformed reply). Retryable only for server errors.
+    #[error("{url}: object store error: {message}")]
+    Storage {
+        /// The URL.
+        url: String,
+        /// The store's words.
+        message: String,
+    },
 }
 
 impl Error {

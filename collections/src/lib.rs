@@ -11,6 +11,8 @@
 //!   expressions, grouped aggregations as tree reductions).
 //! - [`builtins`]: small general-purpose task functions (arithmetic, sums, byte blobs, sleeps,
 //!   deliberate failures) used by the demo, the benchmarks and the tests.
+//! - [`storage`]: one storage layer for every reader and writer: local paths, `file://` and
+//!   `s3://` URLs, globs, ranged reads, streamed and multipart writes.
 //! - [`error`]: this crate's error type.
 
 #![warn(missing_docs)]
@@ -24,6 +26,7 @@ pub mod error;
 pub mod graph;
 mod raw;
 mod rng;
+pub mod storage;
 
 pub use delayed::{delayed, Delayed};
 pub use error::{Error, Result};

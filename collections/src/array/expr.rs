@@ -368,7 +368,7 @@ impl Source {
                 shape,
             } => Ok(Block::F64(random::block(*seed, *dist, full, offset, shape))),
             Source::Literal(b) => super::block::decode_payload(b),
-            Source::Npy(path) => super::npy::read(std::path::Path::new(path)),
+            Source::Npy(path) => super::npy::read(path),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The `.npy` file format (versions 1.0 and 2.0, little-endian, C or Fortran order) for the
-//! five supported dtypes: what `to_npy_stack` writes per block and `from_npy_stack` reads.
+//! five supported dtypes: what `to_npy_stack` writes per block and `from_npy_stack` reads,
+//! as local files or `s3://` objects through the storage layer.
 
 use super::block::{decode_payload, encode_payload, Block};
 use super::dtype::DType;
+use crate::storage;
 use crate::with_block;
-use std::io::Write;
-use std::path::Path;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -42,19 +42,17 @@ pub fn to_bytes(b: &Block) -> Vec<u8> {
     out
 }
 
-/// Writes `b` to `path`; returns the number of bytes written.
-pub fn write(path: &Path, b: &Block) -> Result<u64, String> {
+/// Writes `b` to `url` (a path or `s3://` URL); returns the number of bytes written.
+pub fn write(url: &str, b: &Block) -> Result<u64, String> {
     let bytes = to_bytes(b);
-    let mut f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(&bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    storage::write(url, &bytes).map_err(|e| e.to_string())?;
     Ok(bytes.len() as u64)
 }
 
-/// Reads a `.npy` file.
-pub fn read(path: &Path) -> Result<Block, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+/// Reads a `.npy` file (a path or `s3://` URL).
+pub fn read(url: &str) -> Result<Block, String> {
+    let bytes = storage::read(url).map_err(|e| e.to_string())?;
+    from_bytes(&bytes).map_err(|e| format!("{url}: {e}"))
 }
 
 fn field<'h>(header: &'h str, name: &str) -> Result<&'h str, String> {

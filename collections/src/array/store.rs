@@ -1,6 +1,7 @@
 //! Storing arrays as one `.npy` file per block in a folder, with an `info.json` describing
-//! shape, chunks and dtype; loading them back lazily. Workers read and write the files, so
-//! they must see the same paths as the client (local disk or a shared file system).
+//! shape, chunks and dtype; loading them back lazily. The folder is a local path or an
+//! `s3://bucket/prefix` URL. Workers read and write the files, so they must see the same
+//! paths as the client (local disk or a shared file system) or the same `AWS_*` variables.
 //!
 //! ```text
 //!  out/info.json   {"shape": [10, 7], "chunks": [[4, 4, 2], [7]], "dtype": "<f8"}
@@ -16,13 +17,14 @@ use super::Array;
 use crate::graph::compute::compute_with;
 use crate::graph::{Collection, ComputeOptions, Graph, Task};
 use crate::raw::failed;
+use crate::storage::{self, Location};
 use crate::{Error, Result};
 use bytes::Bytes;
 use rask_actors::client::Client;
 use rask_actors::worker::registry::InvokeResult;
 use rask_protocol::{encode_value, Arg, Key};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 crate::raw_task! {
     /// Registered name of the block writer.
@@ -42,7 +44,7 @@ pub struct SaveSpec {
 pub fn run_save(args: &[Bytes]) -> InvokeResult {
     let (spec, inputs): (SaveSpec, _) = spec(args)?;
     let block = spec.expr.eval(inputs).map_err(failed)?;
-    let n = super::npy::write(Path::new(&spec.path), &block).map_err(failed)?;
+    let n = super::npy::write(&spec.path, &block).map_err(failed)?;
     encode_value(&n).map_err(|e| failed(e.to_string()))
 }
 
@@ -81,30 +83,38 @@ impl Collection for Saves {
     }
 }
 
-fn absolute(dir: &Path) -> Result<PathBuf> {
-    std::path::absolute(dir).map_err(|e| Error::io(dir, e))
+/// The folder: `s3://` URLs as given, local paths (or `file://` URLs) made absolute.
+fn folder(dir: &Path) -> Result<Location> {
+    let local = |p: &Path| {
+        std::path::absolute(p)
+            .map(Location::Local)
+            .map_err(|e| Error::io(p, e))
+    };
+    match dir.to_str().map(Location::parse) {
+        Some(Ok(Location::Local(p))) => local(&p),
+        Some(loc) => loc,
+        None => local(dir),
+    }
 }
 
 impl<T: Element> Array<T> {
     /// Computes the array and writes each block to `dir/<i>.<j>….npy` (plus `info.json`);
-    /// returns the number of `.npy` bytes written.
+    /// returns the number of `.npy` bytes written. `dir` may be an `s3://bucket/prefix` URL.
     pub async fn to_npy_stack(&self, client: &Client, dir: impl AsRef<Path>) -> Result<u64> {
-        let dir = absolute(dir.as_ref())?;
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let dir = folder(dir.as_ref())?;
         let info = StackInfo {
             shape: self.shape.clone(),
             chunks: self.chunks.clone(),
             dtype: T::DTYPE.npy_descr().to_string(),
         };
         let json = serde_json::to_vec_pretty(&info).map_err(|e| Error::Invalid(e.to_string()))?;
-        let info_path = dir.join("info.json");
-        std::fs::write(&info_path, json).map_err(|e| Error::io(&info_path, e))?;
+        storage::write(&dir.join("info.json").to_string(), &json)?;
         let mut graph = self.graph.clone();
         let mut keys = Vec::new();
         for (ix, key) in grid_indices(&self.numblocks()).iter().zip(&self.keys) {
             let lazy = Lazy::of(&self.graph, key);
             let spec = SaveSpec {
-                path: dir.join(block_name(ix)).display().to_string(),
+                path: dir.join(&block_name(ix)).to_string(),
                 expr: lazy.expr,
             };
             let args = Lazy::args(Arg::Value(encode_value(&spec)?), lazy.inputs);
@@ -114,19 +124,19 @@ impl<T: Element> Array<T> {
     }
 }
 
-/// An array stored by [`Array::to_npy_stack`] (read lazily, one task per block).
+/// An array stored by [`Array::to_npy_stack`] (read lazily, one task per block); `dir` may
+/// be an `s3://bucket/prefix` URL.
 pub fn from_npy_stack<T: Element>(dir: impl AsRef<Path>) -> Result<Array<T>> {
-    let dir = absolute(dir.as_ref())?;
-    let info_path = dir.join("info.json");
-    let text = std::fs::read(&info_path).map_err(|e| Error::io(&info_path, e))?;
-    let info: StackInfo = serde_json::from_slice(&text)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", info_path.display())))?;
+    let dir = folder(dir.as_ref())?;
+    let info_url = dir.join("info.json").to_string();
+    let text = storage::read(&info_url)?;
+    let info: StackInfo =
+        serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{info_url}: {e}")))?;
     let dtype = DType::from_npy_descr(&info.dtype)
         .ok_or_else(|| Error::Invalid(format!("unsupported dtype {}", info.dtype)))?;
     if dtype != T::DTYPE {
         return Err(Error::Invalid(format!(
-            "{} holds {dtype:?}, not {:?}",
-            dir.display(),
+            "{dir} holds {dtype:?}, not {:?}",
             T::DTYPE
         )));
     }
@@ -138,7 +148,7 @@ pub fn from_npy_stack<T: Element>(dir: impl AsRef<Path>) -> Result<Array<T>> {
     let blocks = grid_indices(&grid)
         .iter()
         .map(|ix| {
-            let path = dir.join(block_name(ix)).display().to_string();
+            let path = dir.join(&block_name(ix)).to_string();
             Lazy::source(Expr::Source(Source::Npy(path)))
         })
         .collect();

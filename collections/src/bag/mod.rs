@@ -10,7 +10,7 @@
 //!
 //! - [`records`]: the partition format (individually encoded elements).
 //! - [`ops`], [`sinks`], [`partition`], [`combine`]: what runs on the workers.
-//! - [`text`]: local files, globs, blocks on line boundaries, gzip.
+//! - [`text`]: text files (local or `s3://`), globs, blocks on line boundaries, gzip.
 //! - [`native`]: element types aggregated without user code (integers, floats, strings).
 //! - [`items`]: [`Items`] for flat-mapping results, [`JsonValue`] for JSON lines.
 //! - [`agg`]: aggregations and the shuffle-based `groupby`.
@@ -124,12 +124,13 @@ pub fn from_sequence<T: Serialize>(
     Ok(Bag::from_parts(Graph::new(), parts))
 }
 
-/// The lines of local text files (paths or globs such as `logs/*.txt`; `.gz` decompressed),
-/// one partition per file or per block. Lines lose their terminators. Files are read by the
-/// workers, so they must see the same paths.
+/// The lines of text files (paths, `file://` or `s3://` URLs, or globs such as
+/// `s3://bucket/logs/*.txt`; `.gz` decompressed), one partition per file or per block.
+/// Lines lose their terminators. Files are read by the workers (by byte range), so they must
+/// see the same paths, or have the same `AWS_*` variables for `s3://`.
 pub fn read_text(patterns: &[&str], opts: ReadTextOptions) -> Result<Bag<String>> {
     let files = text::expand(patterns)?;
-    let parts = text::blocks(&files, opts.blocksize)?
+    let parts = text::blocks(&files, opts.blocksize)
         .into_iter()
         .map(Part::Text)
         .collect();
@@ -312,7 +313,8 @@ impl Bag<String> {
     }
 
     /// Writes one text file per partition, one element per line: `*` in `pattern` becomes
-    /// the partition number (`.gz` compresses). Returns the paths written.
+    /// the partition number (`.gz` compresses; `s3://bucket/out/*.txt` uploads). Returns the
+    /// paths written.
     pub async fn to_textfiles(&self, client: &Client, pattern: &str) -> Result<Vec<String>> {
         if !pattern.contains('*') {
             return Err(Error::Invalid(format!(

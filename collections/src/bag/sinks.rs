@@ -90,7 +90,7 @@ pub fn keep_best(v: &mut Vec<(Scalar, ByteBuf)>, k: usize, largest: bool) {
     v.truncate(k);
 }
 
-type Writer = Box<dyn Write + Send>;
+type Writer = crate::storage::TextWriter;
 
 /// A sink's running state.
 pub enum State {
@@ -169,20 +169,7 @@ impl State {
                 State::Split(entry(key)?, vec![Vec::new(); (*n).max(1) as usize])
             }
             SinkSpec::Write(path) => {
-                let p = std::path::Path::new(path);
-                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| failed(format!("{path}: {e}")))?;
-                }
-                let file = std::fs::File::create(p).map_err(|e| failed(format!("{path}: {e}")))?;
-                let buffered = std::io::BufWriter::with_capacity(1 << 20, file);
-                let w: Writer = if path.ends_with(".gz") {
-                    Box::new(flate2::write::GzEncoder::new(
-                        buffered,
-                        flate2::Compression::fast(),
-                    ))
-                } else {
-                    Box::new(buffered)
-                };
+                let w = Writer::create(path).map_err(|e| failed(e.to_string()))?;
                 State::Write(path.clone(), w, 0)
             }
         })
@@ -232,9 +219,8 @@ impl State {
                     .map_err(|e| failed(e.to_string()))?;
                 enc(&parts)
             }
-            State::Write(path, mut w, _) => {
-                w.flush().map_err(|e| failed(format!("{path}: {e}")))?;
-                drop(w);
+            State::Write(path, w, _) => {
+                w.finish().map_err(|e| failed(e.to_string()))?;
                 enc(&path)
             }
         }

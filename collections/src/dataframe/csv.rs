@@ -7,11 +7,11 @@
 use super::ipc::{Fail, Frame};
 use crate::bag::text::{self, TextBlock};
 use crate::raw::failed;
+use crate::storage::{self, ObjectMeta, ObjectWriter};
 use crate::{Error, Result};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
-use std::path::Path;
 use std::sync::Arc;
 
 /// Options of [`read_csv`](super::read_csv).
@@ -95,19 +95,18 @@ fn arrow_format(
 
 /// The first `limit` bytes of a file (decompressed for `.gz`), cut after the last newline
 /// unless the whole file fits.
-fn head_bytes(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+fn head_bytes(file: &ObjectMeta, limit: u64) -> Result<Vec<u8>> {
+    let url = &file.url;
     let mut buf = Vec::new();
-    let r: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-            f,
-        )))
+    if url.ends_with(".gz") {
+        let data = storage::read(url)?;
+        flate2::read::MultiGzDecoder::new(&data[..])
+            .take(limit + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io(url, e))?;
     } else {
-        Box::new(f)
-    };
-    r.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(path, e))?;
+        buf = storage::read_range(url, 0, Some(limit + 1))?.to_vec();
+    }
     if buf.len() as u64 > limit {
         let cut = memchr::memrchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
         buf.truncate(cut);
@@ -130,7 +129,7 @@ pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvB
     let sample = head_bytes(first, 4 << 20)?;
     let (inferred, _) = arrow_format(opts.header, opts.delimiter, &nulls)?
         .infer_schema(std::io::Cursor::new(&sample), Some(opts.infer_rows.max(1)))
-        .map_err(|e| Error::Invalid(format!("{}: {e}", first.display())))?;
+        .map_err(|e| Error::Invalid(format!("{}: {e}", first.url)))?;
     let mut fields: Vec<Field> = inferred
         .fields()
         .iter()
@@ -141,7 +140,7 @@ pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvB
             .iter_mut()
             .find(|f| f.name() == name)
             .ok_or_else(|| Error::SchemaMismatch {
-                file: first.display().to_string(),
+                file: first.url.clone(),
                 column: name.clone(),
                 message: "a type is given for it but the file has no such column".into(),
             })?;
@@ -163,7 +162,7 @@ pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvB
             cols.iter()
                 .map(|c| {
                     schema.index_of(c).map_err(|_| Error::SchemaMismatch {
-                        file: first.display().to_string(),
+                        file: first.url.clone(),
                         column: c.clone(),
                         message: "no such column".into(),
                     })
@@ -182,7 +181,7 @@ pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvB
         null_regex: nulls,
         projection,
     });
-    let blocks = text::blocks(&files, opts.blocksize)?
+    let blocks = text::blocks(&files, opts.blocksize)
         .into_iter()
         .map(|block| CsvBlock {
             block,
@@ -193,14 +192,15 @@ pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvB
 }
 
 fn check_header(
-    file: &Path,
-    first: &Path,
+    file: &ObjectMeta,
+    first: &ObjectMeta,
     names: &[&str],
     cells: &[String],
     header: bool,
 ) -> Result<()> {
+    let (file, first) = (&file.url, &first.url);
     let mismatch = |column: &str, message: String| Error::SchemaMismatch {
-        file: file.display().to_string(),
+        file: file.clone(),
         column: column.to_string(),
         message,
     };
@@ -211,12 +211,7 @@ fn check_header(
                     .get(cells.len().min(names.len().saturating_sub(1)))
                     .copied()
                     .unwrap_or(""),
-                format!(
-                    "{} fields, but {} has {}",
-                    cells.len(),
-                    first.display(),
-                    names.len()
-                ),
+                format!("{} fields, but {first} has {}", cells.len(), names.len()),
             ));
         }
         return Ok(());
@@ -228,22 +223,16 @@ fn check_header(
                 return Err(mismatch(
                     want,
                     format!(
-                        "header has {got:?} in position {} where {} has {want:?}",
+                        "header has {got:?} in position {} where {first} has {want:?}",
                         i + 1,
-                        first.display()
                     ),
                 ))
             }
-            None => {
-                return Err(mismatch(
-                    want,
-                    format!("missing (it is in {})", first.display()),
-                ))
-            }
+            None => return Err(mismatch(want, format!("missing (it is in {first})"))),
         }
     }
     if let Some(extra) = cells.get(names.len()) {
-        return Err(mismatch(extra, format!("not in {}", first.display())));
+        return Err(mismatch(extra, format!("not in {first}")));
     }
     Ok(())
 }
@@ -281,17 +270,14 @@ pub fn read(b: &CsvBlock) -> Result<Frame, Fail> {
     Ok(Frame::new(schema, batches))
 }
 
-/// Writes a frame as one CSV file (on a worker); returns the path.
+/// Writes a frame as one CSV file or `s3://` object (on a worker); returns the path.
 pub fn write(frame: &Frame, path: &str, header: bool, delimiter: u8) -> Result<String, Fail> {
     let io = |e: &dyn std::fmt::Display| failed(format!("{path}: {e}"));
-    if let Some(dir) = Path::new(path).parent() {
-        std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
-    }
-    let file = std::fs::File::create(path).map_err(|e| io(&e))?;
+    let file = ObjectWriter::create(path).map_err(|e| failed(e.to_string()))?;
     let mut w = arrow_csv::WriterBuilder::new()
         .with_header(header)
         .with_delimiter(delimiter)
-        .build(std::io::BufWriter::new(file));
+        .build(file);
     let empty = [arrow_array::RecordBatch::new_empty(frame.schema.clone())];
     let batches = if frame.batches.is_empty() {
         &empty[..]
@@ -301,5 +287,6 @@ pub fn write(frame: &Frame, path: &str, header: bool, delimiter: u8) -> Result<S
     for b in batches {
         w.write(b).map_err(|e| io(&e))?;
     }
+    w.into_inner().finish().map_err(|e| failed(e.to_string()))?;
     Ok(path.to_string())
 }

@@ -2,11 +2,16 @@
 //! the first one's schema, and makes one partition per row group, skipping row groups whose
 //! min/max statistics prove that a filter matches none of their rows; a worker reads its row
 //! groups with only the projected columns. Files are written with snappy compression.
+//! Local files and `s3://` objects alike are read by byte range: the footer from the file's
+//! tail, then the projected column chunks of the piece's row groups
+//! ([`RangeReader`]).
 
 use super::expr::{CmpOp, Expr, Lit};
 use super::ipc::{Fail, Frame};
 use crate::bag::text;
 use crate::raw::failed;
+use crate::storage::ranged::RangeReader;
+use crate::storage::{ObjectMeta, ObjectWriter};
 use crate::{Error, Result};
 use arrow_array::RecordBatchReader;
 use arrow_schema::SchemaRef;
@@ -16,7 +21,6 @@ use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::path::Path;
 use std::sync::Arc;
 
 /// Options of [`read_parquet`](super::read_parquet).
@@ -41,22 +45,17 @@ pub struct ParquetPiece {
     pub stamp: (u64, u64),
 }
 
-fn stamp(path: &Path) -> Result<(u64, u64)> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64);
-    Ok((meta.len(), mtime))
-}
-
-fn footer(path: &Path) -> Result<ArrowReaderMetadata> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| Error::SchemaMismatch {
-        file: path.display().to_string(),
-        column: String::new(),
-        message: format!("not a readable Parquet file: {e}"),
+fn footer(file: &ObjectMeta) -> Result<ArrowReaderMetadata> {
+    let reader = RangeReader::open(&file.url, file.size)?;
+    ArrowReaderMetadata::load(&reader, Default::default()).map_err(|e| match e {
+        parquet::errors::ParquetError::External(e) if e.is::<Error>() => {
+            *e.downcast::<Error>().expect("checked")
+        }
+        e => Error::SchemaMismatch {
+            file: file.url.clone(),
+            column: String::new(),
+            message: format!("not a readable Parquet file: {e}"),
+        },
     })
 }
 
@@ -73,8 +72,8 @@ pub fn plan(
         .ok_or_else(|| Error::NoFiles(patterns.join(" ")))?;
     let first_meta = footer(first)?;
     let full = first_meta.schema().clone();
-    let mismatch = |file: &Path, column: &str, message: String| Error::SchemaMismatch {
-        file: file.display().to_string(),
+    let mismatch = |file: &ObjectMeta, column: &str, message: String| Error::SchemaMismatch {
+        file: file.url.clone(),
         column: column.to_string(),
         message,
     };
@@ -104,7 +103,7 @@ pub fn plan(
                     return Err(mismatch(
                         f,
                         want.name(),
-                        format!("missing (it is in {})", first.display()),
+                        format!("missing (it is in {})", first.url),
                     ))
                 }
                 Ok(got) if got.data_type() != want.data_type() => {
@@ -115,20 +114,20 @@ pub fn plan(
                             "is {} here but {} in {}",
                             got.data_type(),
                             want.data_type(),
-                            first.display()
+                            first.url
                         ),
                     ))
                 }
                 Ok(_) => {}
             }
         }
-        let stamp = stamp(f)?;
+        let stamp = (f.size, f.version);
         for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
             if filter.is_some_and(|e| !may_match(e, &|c| stats(rg, c))) {
                 continue;
             }
             pieces.push(ParquetPiece {
-                path: f.display().to_string(),
+                path: f.url.clone(),
                 row_groups: vec![i],
                 columns: names.clone(),
                 stamp,
@@ -208,11 +207,24 @@ pub fn may_match(e: &Expr, stats: &dyn Fn(&str) -> Option<(Lit, Lit)>) -> bool {
     }
 }
 
-/// Reads a piece (on a worker).
+/// Reads a piece (on a worker): the footer, then its row groups' projected column chunks.
 pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
     let fail = |e: &dyn std::fmt::Display| failed(format!("{}: {e}", p.path));
-    let file = std::fs::File::open(&p.path).map_err(|e| fail(&e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
+    let file = RangeReader::open(&p.path, p.stamp.0).map_err(|e| failed(e.to_string()))?;
+    let meta = ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| fail(&e))?;
+    let chunks: Vec<std::ops::Range<u64>> = p
+        .row_groups
+        .iter()
+        .filter_map(|i| meta.metadata().row_groups().get(*i))
+        .flat_map(|rg| rg.columns())
+        .filter(|c| p.columns.iter().any(|n| c.column_path().parts()[0] == *n))
+        .map(|c| {
+            let (start, len) = c.byte_range();
+            start..start + len
+        })
+        .collect();
+    file.prefetch(&chunks).map_err(|e| failed(e.to_string()))?;
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
     let full = builder.schema().clone();
     let mut idx = p
         .columns
@@ -245,13 +257,10 @@ pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
     Ok(Frame::new(schema, batches))
 }
 
-/// Writes a frame as one Parquet file (on a worker); returns the path.
+/// Writes a frame as one Parquet file or `s3://` object (on a worker); returns the path.
 pub fn write(frame: &Frame, path: &str) -> Result<String, Fail> {
     let fail = |e: &dyn std::fmt::Display| failed(format!("{path}: {e}"));
-    if let Some(dir) = Path::new(path).parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
-    }
-    let file = std::fs::File::create(path).map_err(|e| fail(&e))?;
+    let file = ObjectWriter::create(path).map_err(|e| failed(e.to_string()))?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();
@@ -260,6 +269,9 @@ pub fn write(frame: &Frame, path: &str) -> Result<String, Fail> {
     for b in &frame.batches {
         w.write(b).map_err(|e| fail(&e))?;
     }
-    w.close().map_err(|e| fail(&e))?;
+    w.into_inner()
+        .map_err(|e| fail(&e))?
+        .finish()
+        .map_err(|e| failed(e.to_string()))?;
     Ok(path.to_string())
 }
