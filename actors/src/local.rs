@@ -1,6 +1,7 @@
 //! A whole cluster in one process: a scheduler and workers, each on its own actix thread,
 //! talking over real ZeroMQ sockets on loopback (ports chosen by the OS).
 
+use crate::datastore::MemoryConfig;
 use crate::runtime::ActorThread;
 use crate::scheduler::{start_scheduler, CoreConfig, SchedulerConfig};
 use crate::worker::{Worker, WorkerConfig};
@@ -22,6 +23,10 @@ pub struct LocalConfig {
     pub heartbeat: Duration,
     /// Scheduler core settings (TTLs, allowed failures).
     pub core: CoreConfig,
+    /// Each worker's memory settings. `auto` shares the machine's memory among the workers;
+    /// note that all of them (and the scheduler) are one process here, so the thresholds on
+    /// process memory (spill, pause, terminate) see everyone's memory.
+    pub memory: MemoryConfig,
 }
 
 impl Default for LocalConfig {
@@ -33,6 +38,7 @@ impl Default for LocalConfig {
             port: 0,
             heartbeat: Duration::from_millis(500),
             core: CoreConfig::default(),
+            memory: MemoryConfig::default(),
         }
     }
 }
@@ -53,6 +59,7 @@ impl LocalCluster {
             listen: format!("tcp://{}:{}", config.host, config.port),
             heartbeat: config.heartbeat,
             core: config.core.clone(),
+            journal_dir: None,
         };
         let (scheduler, handle) =
             ActorThread::spawn("rask-scheduler", move || start_scheduler(sconf)).await?;
@@ -81,6 +88,10 @@ impl LocalCluster {
             name: Some(format!("local-{index}")),
             nthreads: self.config.threads_per_worker,
             listen: format!("tcp://{}:0", self.config.host),
+            memory: MemoryConfig {
+                host_workers: self.config.memory.host_workers.max(self.config.workers),
+                ..self.config.memory.clone()
+            },
             ..WorkerConfig::default()
         };
         let (thread, _addr) = ActorThread::spawn(&format!("rask-worker-{index}"), move || {

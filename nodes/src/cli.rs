@@ -1,6 +1,7 @@
 //! Command-line definitions (mirroring `dask scheduler` / `dask worker`) and dispatch.
 
 use clap::{Args, Parser, Subcommand};
+use rask_actors::datastore::{MemoryLimit, Thresholds};
 
 /// rask: Dask's distributed computing model in Rust.
 #[derive(Debug, Parser)]
@@ -52,6 +53,15 @@ pub struct SchedulerArgs {
     /// Complete tasks without running them (for `rask bench zero` only).
     #[arg(long)]
     pub zero_worker: bool,
+    /// Keep a journal of the task graph here. A scheduler restarted with the same directory
+    /// rebuilds the graph: workers report what they hold, reconnecting clients' futures
+    /// resolve without resubmitting.
+    #[arg(long)]
+    pub local_directory: Option<std::path::PathBuf>,
+    /// After a restart from the journal, seconds to wait for workers to report what they
+    /// hold before recomputing what is missing.
+    #[arg(long, default_value_t = 5.0)]
+    pub recovery_window: f64,
 }
 
 /// A stand-alone worker binary's command line (same flags as `rask worker`).
@@ -88,13 +98,55 @@ pub struct WorkerArgs {
     /// that routes to the scheduler).
     #[arg(long)]
     pub contact_host: Option<String>,
-    /// Directory for worker files such as spilled data (created if missing; nothing spills
-    /// yet: memory limits and spilling are still to come).
+    /// Directory for worker files (created if missing): values spilled to disk go to a fresh
+    /// `rask-spill-*` directory inside it, removed when the worker exits (default: the
+    /// system's temporary directory).
     #[arg(long)]
     pub local_directory: Option<std::path::PathBuf>,
     /// Seconds to keep trying to reach the scheduler at start-up.
     #[arg(long, default_value_t = 10.0)]
     pub connect_timeout: f64,
+    /// Memory the worker may use: bytes with a unit (200MB, 4GiB), a fraction of the
+    /// machine's memory (0.5), auto (the machine's memory, or its cgroup limit) or 0 for no
+    /// limit.
+    #[arg(long, default_value = "auto", value_parser = parse_memory_limit)]
+    pub memory_limit: MemoryLimit,
+    /// Fractions of the memory limit: TARGET (held values above it spill to disk), SPILL
+    /// (process memory above it spills more), PAUSE (no new tasks start) and TERMINATE (the
+    /// worker restarts); `off` disables one. Dask's defaults.
+    #[arg(long, default_value = "0.6,0.7,0.8,0.95", value_parser = parse_thresholds, value_name = "TARGET,SPILL,PAUSE,TERMINATE")]
+    pub memory_thresholds: Thresholds,
+    /// Run the worker in this process instead of under a nanny, the supervising parent
+    /// process that restarts it when it dies or passes its terminate threshold.
+    #[arg(long)]
+    pub no_nanny: bool,
+}
+
+fn parse_memory_limit(s: &str) -> Result<MemoryLimit, String> {
+    s.parse().map_err(|e: rask_actors::Error| e.to_string())
+}
+
+/// Parses `TARGET,SPILL,PAUSE,TERMINATE`, each a fraction in (0, 1] or `off`.
+pub fn parse_thresholds(s: &str) -> Result<Thresholds, String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [target, spill, pause, terminate] = parts[..] else {
+        return Err(format!("want four comma-separated fractions, got {s:?}"));
+    };
+    let one = |p: &str| -> Result<Option<f64>, String> {
+        if p.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        match p.parse::<f64>() {
+            Ok(f) if f > 0.0 && f <= 1.0 => Ok(Some(f)),
+            _ => Err(format!("{p:?} is not a fraction in (0, 1] or off")),
+        }
+    };
+    Ok(Thresholds {
+        target: one(target)?,
+        spill: one(spill)?,
+        pause: one(pause)?,
+        terminate: one(terminate)?,
+    })
 }
 
 /// `rask local`.
@@ -141,5 +193,54 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => crate::demo::run(a),
         Command::Info(a) => crate::serve::info(a),
         Command::Bench(a) => crate::bench::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_memory_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "rask",
+            "worker",
+            "tcp://h:1",
+            "--memory-limit",
+            "200MB",
+            "--memory-thresholds",
+            "0.5,off,0.9,1",
+            "--no-nanny",
+        ])
+        .unwrap();
+        let Command::Worker(w) = cli.command else {
+            panic!("not a worker")
+        };
+        assert_eq!(w.memory_limit, MemoryLimit::Bytes(200_000_000));
+        assert_eq!(
+            w.memory_thresholds,
+            Thresholds {
+                target: Some(0.5),
+                spill: None,
+                pause: Some(0.9),
+                terminate: Some(1.0)
+            }
+        );
+        assert!(w.no_nanny);
+        let defaults = Cli::try_parse_from(["rask", "worker", "tcp://h:1"]).unwrap();
+        let Command::Worker(w) = defaults.command else {
+            panic!("not a worker")
+        };
+        assert_eq!(
+            (w.memory_limit, w.memory_thresholds),
+            (MemoryLimit::Auto, Thresholds::default())
+        );
+        assert!(!w.no_nanny);
+        for bad in ["0.6,0.7,0.8", "0.6,0.7,0.8,2", "a,b,c,d"] {
+            assert!(parse_thresholds(bad).is_err(), "{bad}");
+        }
+        assert!(
+            Cli::try_parse_from(["rask", "worker", "tcp://h:1", "--memory-limit", "lots"]).is_err()
+        );
     }
 }

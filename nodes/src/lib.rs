@@ -10,6 +10,7 @@
 //! - [`cli`]: the clap definitions of every command.
 //! - [`serve`]: running a scheduler, a worker or a whole local cluster until interrupted.
 //! - [`demo`]: a real computation on an in-process cluster.
+//! - [`nanny`]: the parent process that runs and restarts a worker.
 //! - [`mod@bench`]: `rask bench`, verified benchmarks printing JSON figures.
 
 #![warn(missing_docs)]
@@ -17,6 +18,7 @@
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod nanny;
 pub mod serve;
 
 use clap::Parser;

@@ -3,6 +3,7 @@
 use crate::cli::{InfoArgs, LocalArgs, SchedulerArgs, WorkerArgs};
 use anyhow::{bail, Context};
 use rask_actors::client::Client;
+use rask_actors::datastore::{MemoryConfig, OnTerminate};
 use rask_actors::local::{LocalCluster, LocalConfig};
 use rask_actors::scheduler::{start_scheduler, CoreConfig, SchedulerConfig};
 use rask_actors::worker::{Worker, WorkerConfig};
@@ -16,10 +17,25 @@ fn secs(s: f64, what: &str) -> anyhow::Result<Duration> {
 }
 
 async fn until_interrupted() {
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!("cannot wait for Ctrl-C: {e}");
-        futures::future::pending::<()>().await;
-    }
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot wait for SIGTERM: {e}");
+                futures::future::pending::<()>().await;
+            }
+        }
+    };
+    let int = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot wait for Ctrl-C: {e}");
+            futures::future::pending::<()>().await;
+        }
+    };
+    futures::pin_mut!(term, int);
+    futures::future::select(term, int).await;
 }
 
 /// `rask scheduler`: serves until interrupted.
@@ -32,8 +48,10 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
             client_ttl: secs(args.client_ttl, "--client-ttl")?,
             allowed_failures: args.allowed_failures,
             zero_worker: args.zero_worker,
+            recovery_window: secs(args.recovery_window, "--recovery-window")?,
             ..CoreConfig::default()
         },
+        journal_dir: args.local_directory.clone(),
     };
     actix_rt::System::new().block_on(async move {
         let handle = start_scheduler(config)
@@ -45,7 +63,8 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// `rask worker` (and user-built worker binaries): serves until interrupted.
+/// `rask worker` (and user-built worker binaries): serves until interrupted, under a nanny
+/// process unless `--no-nanny`.
 pub fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     if args.nthreads == 0 {
         bail!("--nthreads must be at least 1");
@@ -54,13 +73,24 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create --local-directory {}", dir.display()))?;
     }
+    let connect_timeout = secs(args.connect_timeout, "--connect-timeout")?;
+    if !args.no_nanny {
+        return crate::nanny::run(args.local_directory.clone());
+    }
     let config = WorkerConfig {
         scheduler: args.scheduler.clone(),
         name: args.name.clone(),
         nthreads: args.nthreads,
         listen: format!("tcp://{}:{}", args.host, args.port),
         contact_host: args.contact_host.clone(),
-        connect_timeout: secs(args.connect_timeout, "--connect-timeout")?,
+        connect_timeout,
+        memory: MemoryConfig {
+            limit: args.memory_limit,
+            thresholds: args.memory_thresholds,
+            local_directory: args.local_directory.clone(),
+            host_workers: 1,
+            on_terminate: OnTerminate::ExitProcess,
+        },
     };
     actix_rt::System::new().block_on(async move {
         Worker::start(config)

@@ -2,10 +2,11 @@
 //! pool, keeps results in its data-store, heartbeats, and reconnects with backoff when the
 //! scheduler goes away.
 
+use super::admit::{self, Admission};
 use super::fetch::gather_args;
 use super::pool::{ComputePool, Job};
 use super::registry::Registry;
-use crate::datastore::{self, DataStore, Free, Held, Put, Stats};
+use crate::datastore::{self, DataStore, Free, Held, MemoryConfig, Put, SetPauseHook, Stats};
 use crate::transport::dealer::{self, DealerEvent, DealerSender};
 use crate::transport::store_client::StorePool;
 use crate::{Error, Result};
@@ -40,6 +41,8 @@ pub struct WorkerConfig {
     pub contact_host: Option<String>,
     /// How long the first connection to the scheduler may take.
     pub connect_timeout: Duration,
+    /// Memory limit, spill/pause/terminate thresholds and spill directory.
+    pub memory: MemoryConfig,
 }
 
 impl Default for WorkerConfig {
@@ -51,6 +54,7 @@ impl Default for WorkerConfig {
             listen: "tcp://127.0.0.1:0".into(),
             contact_host: None,
             connect_timeout: Duration::from_secs(10),
+            memory: MemoryConfig::default(),
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Worker {
     flush_queued: bool,
     /// Number of the current scheduler connection.
     generation: u64,
+    /// Tasks with dependencies waiting to gather them (see [`admit`]).
+    admission: Admission<Box<dyn FnOnce()>>,
 }
 
 /// Sends what handlers queued once the mailbox is drained: results finishing together travel
@@ -209,13 +215,17 @@ impl Worker {
         let scheduler_addr = crate::transport::normalize_addr(&config.scheduler);
         let listen = crate::transport::normalize_addr(&config.listen);
         let provisional = config.name.clone().unwrap_or_else(|| "worker".into());
-        let (store, endpoint) = DataStore::start(provisional, &listen).await?;
+        let (store, endpoint) =
+            DataStore::start(provisional, &listen, config.memory.clone()).await?;
         let store_addr = advertised(&endpoint, config.contact_host.as_deref(), &scheduler_addr);
         let name = config.name.clone().unwrap_or_else(|| store_addr.clone());
         let pool = Arc::new(
             ComputePool::new(&name, config.nthreads)
                 .map_err(|e| Error::Config(format!("cannot start compute threads: {e}")))?,
         );
+        let paused = pool.clone();
+        store.do_send(SetPauseHook(Arc::new(move |p| paused.set_paused(p))));
+        let admission = Admission::new(admit::limit(config.nthreads));
         let (n, sa, threads) = (name.clone(), store_addr.clone(), config.nthreads);
         let conn = connect_with_backoff(
             &scheduler_addr,
@@ -250,6 +260,7 @@ impl Worker {
                 heartbeat_handle: None,
                 flush_queued: false,
                 generation: 0,
+                admission,
             };
             w.start_heartbeat(ctx);
             w
@@ -266,7 +277,8 @@ impl Worker {
                 .send(Stats)
                 .into_actor(w)
                 .map(move |stats, w, _| {
-                    let (keys, nbytes) = stats.unwrap_or((0, 0));
+                    let stats = stats.unwrap_or_default();
+                    let (keys, nbytes) = (stats.keys, stats.nbytes());
                     w.outbox.push(FromWorker::Heartbeat(WorkerHeartbeat {
                         keys,
                         nbytes,
@@ -378,16 +390,36 @@ impl Worker {
             return;
         }
         let me = ctx.address();
-        actix::spawn(async move {
-            match gather_args(&task, &store, &peers, id).await {
-                Ok(args) => pool.submit(job(args)),
-                Err(missing) => me.do_send(DepsMissing {
-                    key: task.key,
-                    attempt: task.attempt,
-                    missing,
-                }),
-            }
+        let (waiting, attempt) = (task.key.clone(), task.attempt);
+        let start = Box::new(move || {
+            actix::spawn(async move {
+                match gather_args(&task, &store, &peers, id).await {
+                    Ok(args) => pool.submit(job(args)),
+                    Err(missing) => me.do_send(DepsMissing {
+                        key: task.key,
+                        attempt: task.attempt,
+                        missing,
+                    }),
+                }
+            });
         });
+        self.admission.push(waiting, attempt, priority, start);
+        self.admit();
+    }
+
+    /// Starts gathering arguments for admitted tasks still wanted (not cancelled or stolen).
+    fn admit(&mut self) {
+        while let Some((key, attempt, start)) = self.admission.pop() {
+            let wanted = self
+                .running
+                .get(&key)
+                .is_some_and(|(a, _, taken)| *a == attempt && !taken.load(Ordering::Acquire));
+            if wanted {
+                start();
+            } else {
+                self.admission.finish(&key, attempt);
+            }
+        }
     }
 
     fn lost_scheduler(&mut self, ctx: &mut Context<Self>, why: &str) {
@@ -467,6 +499,9 @@ impl StreamHandler<SchedulerEvent> for Worker {
 impl Handler<JobDone> for Worker {
     type Result = ();
     fn handle(&mut self, msg: JobDone, ctx: &mut Context<Self>) {
+        if self.admission.finish(&msg.key, msg.attempt) {
+            self.admit();
+        }
         let Some((attempt, function, _)) = self.running.get(&msg.key).cloned() else {
             return;
         };
@@ -512,6 +547,9 @@ impl Handler<JobDone> for Worker {
 impl Handler<DepsMissing> for Worker {
     type Result = ();
     fn handle(&mut self, msg: DepsMissing, _ctx: &mut Context<Self>) {
+        if self.admission.finish(&msg.key, msg.attempt) {
+            self.admit();
+        }
         if self
             .running
             .get(&msg.key)

@@ -1,8 +1,9 @@
 //! The worker: the actor that takes tasks from the scheduler ([`actor`]), fetches their
-//! dependencies ([`fetch`]), runs them on the compute pool ([`pool`]) and stores results in its
+//! dependencies ([`fetch`]) a few tasks at a time ([`admit`]), runs them on the compute pool ([`pool`]) and stores results in its
 //! data-store; and the registry of named task functions ([`registry`]).
 
 pub mod actor;
+pub mod admit;
 pub mod fetch;
 pub mod pool;
 pub mod registry;

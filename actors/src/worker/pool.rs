@@ -57,6 +57,8 @@ struct Shared {
     executing: AtomicUsize,
     /// Jobs queued (mirrors the heap's length, readable without the lock).
     queued: AtomicUsize,
+    /// Start no queued job (the worker's memory is above its pause threshold).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 /// How long an idle compute thread polls for new work before sleeping. Waking a sleeping
@@ -119,6 +121,14 @@ impl ComputePool {
     pub fn executing(&self) -> usize {
         self.shared.executing.load(Ordering::Relaxed)
     }
+
+    /// Stops (`true`) or resumes (`false`) starting queued jobs; running jobs finish either way.
+    pub fn set_paused(&self, paused: bool) {
+        let q = self.shared.queue.lock().expect("pool lock");
+        self.shared.paused.store(paused, Ordering::Release);
+        drop(q);
+        self.shared.ready.notify_all();
+    }
 }
 
 impl Drop for ComputePool {
@@ -152,7 +162,8 @@ fn run(shared: &Shared) {
                 if q.2 {
                     return;
                 }
-                if let Some(item) = q.0.pop() {
+                let paused = shared.paused.load(Ordering::Acquire);
+                if let Some(item) = if paused { None } else { q.0.pop() } {
                     shared.queued.fetch_sub(1, Ordering::Release);
                     break item.job;
                 }
