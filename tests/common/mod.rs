@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod procs;
+pub mod s3;
 
 use anyhow::{anyhow, bail, ensure, Result};
 use futures::StreamExt;

@@ -16,8 +16,14 @@ pub struct Proc {
 impl Proc {
     /// Starts `rask` with `args`.
     pub fn rask(name: &str, args: &[&str]) -> Result<Proc> {
+        Proc::rask_with_env(name, args, &[])
+    }
+
+    /// Starts `rask` with `args` and these extra environment variables.
+    pub fn rask_with_env(name: &str, args: &[&str], env: &[(String, String)]) -> Result<Proc> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -90,7 +96,12 @@ pub fn scheduler(port: u16, extra: &[&str]) -> Result<(Proc, String)> {
 
 /// A worker named `name` connected to `addr`.
 pub fn worker(addr: &str, name: &str) -> Result<Proc> {
-    let p = Proc::rask(
+    worker_with_env(addr, name, &[])
+}
+
+/// A worker named `name` connected to `addr`, with extra environment variables.
+pub fn worker_with_env(addr: &str, name: &str, env: &[(String, String)]) -> Result<Proc> {
+    let p = Proc::rask_with_env(
         name,
         &[
             "worker",
@@ -101,7 +112,10 @@ pub fn worker(addr: &str, name: &str) -> Result<Proc> {
             "127.0.0.1",
             "--nthreads",
             "1",
+            // Tests SIGKILL and SIGSTOP this pid: it must be the worker, not a nanny.
+            "--no-nanny",
         ],
+        env,
     )?;
     p.wait_line("connected", 20)?;
     Ok(p)
@@ -119,9 +133,14 @@ pub struct Cluster {
 
 /// Starts a scheduler on a free port and `workers` workers connected to it.
 pub fn cluster(workers: usize) -> Result<Cluster> {
+    cluster_with_env(workers, &[])
+}
+
+/// [`cluster`] whose workers get extra environment variables (e.g. `AWS_*`).
+pub fn cluster_with_env(workers: usize, env: &[(String, String)]) -> Result<Cluster> {
     let (scheduler, addr) = scheduler(0, &[])?;
     let workers = (0..workers)
-        .map(|i| worker(&addr, &format!("w{i}")))
+        .map(|i| worker_with_env(&addr, &format!("w{i}"), env))
         .collect::<Result<Vec<_>>>()?;
     Ok(Cluster {
         addr,

@@ -424,7 +424,7 @@ impl DataFrame {
     /// Writes one Parquet file per partition into `dir` (`part-00000.parquet`, …); returns
     /// the paths.
     pub async fn to_parquet(&self, client: &Client, dir: &str) -> Result<Vec<String>> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::storage::create_dir(dir)?;
         let (g, keys) = self.sink_all("to-parquet", |i| {
             Sink::Parquet(format!("{dir}/part-{i:05}.parquet"))
         })?;
@@ -434,7 +434,7 @@ impl DataFrame {
     /// Writes one CSV file (with a header line) per partition into `dir`
     /// (`part-00000.csv`, …); returns the paths.
     pub async fn to_csv(&self, client: &Client, dir: &str, delimiter: u8) -> Result<Vec<String>> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::storage::create_dir(dir)?;
         let (g, keys) = self.sink_all("to-csv", |i| Sink::Csv {
             path: format!("{dir}/part-{i:05}.csv"),
             header: true,

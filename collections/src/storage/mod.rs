@@ -125,6 +125,15 @@ pub fn read_range(url: &str, start: u64, end: Option<u64>) -> Result<Bytes> {
     }
 }
 
+/// Makes sure a folder exists for writing into: created (with its parents) on the local
+/// file system; nothing to do for `s3://` prefixes, which exist once an object is under them.
+pub fn create_dir(url: &str) -> Result<()> {
+    match Location::parse(url)? {
+        Location::Local(path) => std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e)),
+        Location::S3 { .. } => Ok(()),
+    }
+}
+
 /// Writes `data` as a whole object (creating local folders; multipart for big S3 objects).
 pub fn write(url: &str, data: &[u8]) -> Result<()> {
     let mut w = ObjectWriter::create(url)?;

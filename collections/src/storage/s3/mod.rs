@@ -91,6 +91,17 @@ pub fn put(opts: &S3Options, bucket: &str, key: &str, data: Bytes) -> Result<()>
     })
 }
 
+/// Deletes an object.
+pub fn delete(opts: &S3Options, bucket: &str, key: &str) -> Result<()> {
+    let b = config::bucket(opts, bucket)?;
+    let (u, key, retries) = (url(bucket, key), key.to_string(), opts.retries);
+    config::block_on(async move {
+        with_retry(&u, retries, || b.delete_object(&key))
+            .await
+            .map(drop)
+    })
+}
+
 /// Creates a bucket (path-style, for S3-compatible servers and tests).
 pub fn create_bucket(opts: &S3Options, bucket: &str) -> Result<()> {
     let region = match &opts.endpoint {

@@ -1,0 +1,136 @@
+//! A real local S3 server for tests: the moto server (installed by `scripts/test.sh` through
+//! `scripts/s3-server.sh`) on a free loopback port, one per test, killed on drop.
+
+use anyhow::{bail, Context, Result};
+use rask::collections::storage::{s3, S3Options};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Region the tests use (moto rejects rust-s3's us-east-1 location constraint).
+pub const REGION: &str = "eu-west-1";
+
+/// A running moto server.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Its port.
+    pub port: u16,
+}
+
+fn binary() -> Result<PathBuf> {
+    let path = match std::env::var_os("RASK_MOTO_SERVER") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            PathBuf::from(home).join(".cache/rask/moto/bin/moto_server")
+        }
+    };
+    if !path.is_file() {
+        bail!(
+            "the moto S3 server is not installed ({} is missing): run scripts/test.sh, or \
+             `export RASK_MOTO_SERVER=\"$(scripts/s3-server.sh)\"`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A loopback port nothing listens on (at the time of the call).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One HTTP/1.0 request to `127.0.0.1:port`; the status code and body.
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("malformed HTTP reply")?;
+    let body = reply.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
+    Ok((status, body))
+}
+
+impl Moto {
+    /// Starts a server and waits (at most 30 s) until it answers.
+    pub fn start() -> Result<Moto> {
+        let bin = binary()?;
+        let port = free_port()?;
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+        };
+        let start = Instant::now();
+        while http(port, "GET", "/moto-api/", "").is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                bail!("moto_server exited at start: {status}");
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!("moto_server did not answer on port {port} within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+
+    /// Explicit options for this server (any keys work until auth is enabled).
+    pub fn options(&self) -> S3Options {
+        S3Options::with_endpoint(&self.endpoint, REGION, "testing", "testing")
+    }
+
+    /// The `AWS_*` variables that point the storage layer (and workers) at this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Creates a bucket.
+    pub fn create_bucket(&self, name: &str) -> Result<()> {
+        Ok(s3::create_bucket(&self.options(), name)?)
+    }
+
+    /// From now on the server checks credentials: requests signed with keys it does not
+    /// know (all of them, here) are refused with 403.
+    pub fn enable_auth(&self) -> Result<()> {
+        let (status, body) = http(self.port, "POST", "/moto-api/reset-auth", "0")?;
+        if status != 200 {
+            bail!("moto reset-auth: HTTP {status} {body}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
