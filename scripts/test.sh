@@ -9,6 +9,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
+# The moto S3 server the s3:// tests start (installed once under ~/.cache/rask/moto).
+export RASK_MOTO_SERVER="${RASK_MOTO_SERVER:-$(scripts/s3-server.sh)}"
+
 cargo build --locked --workspace --all-targets
 cargo nextest run --locked --workspace --no-fail-fast
 cargo test --locked --workspace --doc
