@@ -48,4 +48,7 @@ pub enum Error {
     /// Bad configuration or arguments.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The scheduler's journal could not be read or written.
+    #[error("scheduler journal: {0}")]
+    Journal(String),
 }

@@ -42,6 +42,10 @@ pub enum FromClient {
     Heartbeat,
     /// Closing: release everything this client wanted.
     Goodbye,
+    /// After reconnecting: the client still holds futures for these keys. The scheduler
+    /// answers each as it would a new want (`InMemory` / `Erred` now or later), or with a
+    /// `LostData` error for a key it does not know.
+    Resume(Vec<Key>),
 }
 
 /// Values a client scattered to one worker.
@@ -143,6 +147,14 @@ pub enum ToWorker {
     /// The scheduler removed this worker (missed heartbeats) while its connection stayed up:
     /// register again, reporting the keys held.
     Rejoin,
+    /// Give this attempt back if it has not started: the scheduler wants to run it on an
+    /// idle worker. Answered with [`FromWorker::StealReply`].
+    Steal {
+        /// The task.
+        key: Key,
+        /// The attempt to take back.
+        attempt: Attempt,
+    },
 }
 
 /// A task to run, with where to find each dependency.
@@ -182,6 +194,8 @@ pub enum FromWorker {
         attempt: Attempt,
         /// Size of the encoded result.
         nbytes: u64,
+        /// How long the function ran, in microseconds.
+        duration_us: u64,
     },
     /// An attempt failed.
     Failed {
@@ -212,6 +226,17 @@ pub enum FromWorker {
         attempt: Attempt,
         /// The encoded result.
         value: Bytes,
+        /// How long the function ran, in microseconds.
+        duration_us: u64,
+    },
+    /// The answer to [`ToWorker::Steal`].
+    StealReply {
+        /// The task.
+        key: Key,
+        /// The attempt asked for.
+        attempt: Attempt,
+        /// True: the attempt will not run here; false: it already started (or is unknown).
+        stolen: bool,
     },
 }
 

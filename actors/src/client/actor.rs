@@ -30,6 +30,9 @@ pub(super) struct Entry {
     pub(super) waiters: Vec<oneshot::Sender<Status>>,
 }
 
+/// How long futures wait for a lost scheduler to come back before failing.
+pub const RECONNECT_GRACE: Duration = Duration::from_secs(30);
+
 /// The client actor.
 pub struct ClientActor {
     /// `None` while reconnecting; messages wait in the outbox meanwhile.
@@ -122,29 +125,23 @@ impl ClientActor {
         self.outbox.clear();
     }
 
-    /// The scheduler went away: every future it had not resolved with a value fails with a
-    /// clear error (a new scheduler does not know those keys), and we reconnect with backoff.
+    /// The scheduler went away: reconnect with backoff. Futures stay pending meanwhile; once
+    /// back, the client tells the scheduler which keys it still holds (a scheduler restarted
+    /// from its journal resolves them; one that does not know them errs them). If the
+    /// scheduler is not back within `RECONNECT_GRACE`, futures not resolved with a value fail
+    /// with a clear error instead of hanging.
     fn lost_scheduler(&mut self, ctx: &mut Context<Self>) {
         if self.scheduler.take().is_none() {
             return;
         }
         tracing::error!("lost the connection to the scheduler; reconnecting");
         self.generation += 1;
-        let lost = Status::Lost("the connection to the scheduler was lost".into());
-        let gone: Vec<Key> = self
-            .keys
-            .iter()
-            .filter(|(_, e)| !matches!(e.status, Status::Memory { value: Some(_), .. }))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in gone {
-            if let Some(e) = self.keys.get_mut(&k) {
-                e.status = lost.clone();
-                for w in e.waiters.drain(..) {
-                    let _ = w.send(lost.clone());
-                }
+        let generation = self.generation;
+        ctx.run_later(RECONNECT_GRACE, move |c, _| {
+            if c.scheduler.is_none() && c.generation == generation {
+                c.give_up_pending();
             }
-        }
+        });
         self.requests.clear();
         self.outbox.retain(|m| !matches!(m, FromClient::Heartbeat));
         let (addr, hello, me) = (
@@ -171,6 +168,28 @@ impl ClientActor {
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
         });
+    }
+
+    /// Fails every future not resolved with a value: the scheduler has been gone too long.
+    fn give_up_pending(&mut self) {
+        tracing::error!(
+            "the scheduler has not come back within {RECONNECT_GRACE:?}; failing pending futures"
+        );
+        let lost = Status::Lost("the connection to the scheduler was lost".into());
+        let gone: Vec<Key> = self
+            .keys
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e.status,
+                    Status::Pending | Status::Memory { value: None, .. }
+                )
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.set_status(&k, lost.clone());
+        }
     }
 
     /// One shared copy of each data-store address, however many keys live there.
@@ -235,7 +254,15 @@ impl ClientActor {
             }
             ToClient::Erred(e) => {
                 let key = e.key.clone();
-                self.set_status(&key, Status::Erred(e));
+                // After a restart without a journal the scheduler has forgotten keys whose
+                // values we already hold: keep those values.
+                let have_value = self
+                    .keys
+                    .get(&key)
+                    .is_some_and(|x| matches!(x.status, Status::Memory { value: Some(_), .. }));
+                if !(have_value && e.kind == rask_protocol::TaskErrorKind::LostData) {
+                    self.set_status(&key, Status::Erred(e));
+                }
             }
             ToClient::Reply { req, reply } => {
                 if let Some(tx) = self.requests.remove(&req.0) {
@@ -274,6 +301,22 @@ impl Handler<Reconnected> for ClientActor {
         let generation = self.generation;
         ctx.add_stream(msg.0.events.map(move |e| SchedulerEvent(generation, e)));
         self.scheduler = Some(msg.0.sender);
+        // Tell the (maybe new) scheduler which keys we still hold futures for, before
+        // anything queued while we were away.
+        let live: Vec<Key> = self
+            .keys
+            .iter()
+            .filter(|(_, e)| {
+                !matches!(
+                    e.status,
+                    Status::Erred(_) | Status::Cancelled | Status::Lost(_)
+                )
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !live.is_empty() {
+            self.outbox.insert(0, FromClient::Resume(live));
+        }
         self.flush();
     }
 }

@@ -215,6 +215,23 @@ pub fn decide(limit: u64, t: &Thresholds, r: &Reading) -> Decision {
 /// pages for a second before returning them to the OS).
 pub const SPILL_SETTLE: Duration = Duration::from_millis(2000);
 
+static RELEASE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Tells rask how a thread hands memory it freed back to the OS, for allocators that keep it
+/// (the `rask` binary sets mimalloc's `mi_collect`). Paused compute threads call it: freed
+/// values are often their allocations, and an allocator may return those only when their
+/// own thread runs. The first call wins.
+pub fn set_release_hook(hook: fn()) {
+    let _ = RELEASE.set(hook);
+}
+
+/// Runs the hook of [`set_release_hook`] on this thread, if one was set.
+pub fn release_memory() {
+    if let Some(hook) = RELEASE.get() {
+        hook();
+    }
+}
+
 /// The machine's memory in bytes: `MemTotal` from `/proc/meminfo`, lowered to the cgroup
 /// limit when one is set. `None` without `/proc`.
 pub fn total_memory() -> Option<u64> {

@@ -2,6 +2,7 @@
 //! flushes its outbox as one batch per peer.
 
 use super::core::{Core, CoreConfig, Outbox};
+use super::journal::{Journal, Record};
 use crate::transport::router::{bind_router, RouterEvent, RouterSender};
 use crate::Result;
 use actix::prelude::*;
@@ -22,6 +23,9 @@ pub struct SchedulerConfig {
     pub heartbeat: Duration,
     /// The core's tunables (TTLs, allowed failures).
     pub core: CoreConfig,
+    /// Keep a journal of the task graph in this directory and, if one is there already,
+    /// recover the graph from it at start (see [`super::recovery`]).
+    pub journal_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SchedulerConfig {
@@ -30,6 +34,7 @@ impl Default for SchedulerConfig {
             listen: "tcp://0.0.0.0:8786".into(),
             heartbeat: Duration::from_millis(500),
             core: CoreConfig::default(),
+            journal_dir: None,
         }
     }
 }
@@ -68,6 +73,7 @@ pub struct SchedulerActor {
     client_peers: HashMap<ClientId, Bytes>,
     out: Pending,
     flush_queued: bool,
+    journal: Option<Journal>,
 }
 
 /// Sends the outbox once the current burst of events is handled (one batch per peer).
@@ -97,13 +103,26 @@ pub async fn start_scheduler(config: SchedulerConfig) -> Result<SchedulerHandle>
     let listen = crate::transport::normalize_addr(&config.listen);
     let bound = bind_router(&listen).await?;
     let endpoint = bound.endpoint.clone();
+    let mut core = Core::new(config.core);
+    let journal = match &config.journal_dir {
+        Some(dir) => {
+            let (mut journal, records) = Journal::open(dir)?;
+            if !records.is_empty() {
+                core.recover(records, Instant::now());
+                journal.rewrite(&core.snapshot());
+            }
+            tracing::info!(path = %journal.path().display(), "journaling the task graph");
+            Some(journal)
+        }
+        None => None,
+    };
     tracing::info!(%endpoint, "scheduler listening");
     let addr = SchedulerActor::create(move |ctx| {
         ctx.add_stream(bound.events);
         let tick = config.heartbeat.min(Duration::from_millis(250));
         ctx.run_interval(tick, |s, _| s.tick());
         SchedulerActor {
-            core: Core::new(config.core),
+            core,
             heartbeat: config.heartbeat,
             sender: bound.sender,
             peers: HashMap::default(),
@@ -111,6 +130,7 @@ pub async fn start_scheduler(config: SchedulerConfig) -> Result<SchedulerHandle>
             client_peers: HashMap::default(),
             out: Pending::default(),
             flush_queued: false,
+            journal,
         }
     });
     Ok(SchedulerHandle { addr, endpoint })
@@ -127,7 +147,24 @@ impl SchedulerActor {
                 self.peers.insert(peer, Peer::Evicted);
             }
         }
+        self.journal_gone_clients();
+        if let Some(j) = &mut self.journal {
+            // Compact once the appended history dwarfs the live graph.
+            let live = self.core.task_count() as u64 * 256;
+            if j.appended() > (64 << 20).max(4 * live) {
+                j.rewrite(&self.core.snapshot());
+            }
+        }
         self.flush();
+    }
+
+    fn journal_gone_clients(&mut self) {
+        let gone = self.core.take_gone_clients();
+        if let Some(j) = &mut self.journal {
+            for id in gone {
+                j.append(&Record::ClientGone { client: id.0 });
+            }
+        }
     }
 
     fn rejoin(&self, peer: Bytes) {
@@ -243,6 +280,18 @@ impl SchedulerActor {
     }
 }
 
+/// Whether a client message changes what the graph holds (and so goes to the journal).
+fn changes_graph(msg: &FromClient) -> bool {
+    matches!(
+        msg,
+        FromClient::Submit(_)
+            | FromClient::Release(_)
+            | FromClient::Cancel(_)
+            | FromClient::Goodbye
+            | FromClient::Resume(_)
+    )
+}
+
 impl StreamHandler<RouterEvent> for SchedulerActor {
     fn handle(&mut self, event: RouterEvent, ctx: &mut Context<Self>) {
         let now = Instant::now();
@@ -258,8 +307,13 @@ impl StreamHandler<RouterEvent> for SchedulerActor {
                     }
                     Err(e) => tracing::warn!(worker = %id, "dropping malformed message: {e}"),
                 },
-                Some(Peer::Client(id)) => match decode_batch::<FromClient>(frames) {
+                Some(Peer::Client(id)) => match decode_batch::<FromClient>(frames.clone()) {
                     Ok(batch) => {
+                        if let Some(j) = &mut self.journal {
+                            if batch.messages.iter().any(changes_graph) {
+                                j.client_batch(id.0, &frames);
+                            }
+                        }
                         for msg in batch.messages {
                             self.core.on_client_msg(id, msg, now, &mut self.out);
                         }
@@ -269,6 +323,7 @@ impl StreamHandler<RouterEvent> for SchedulerActor {
             },
             RouterEvent::Disconnected(peer) => self.disconnected(&peer),
         }
+        self.journal_gone_clients();
         // Workers removed by a Goodbye lose their routing entry too.
         if self.core.worker_count() != self.worker_peers.len() {
             let known = self.core.worker_ids();

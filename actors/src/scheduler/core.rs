@@ -33,6 +33,13 @@ pub struct CoreConfig {
     /// Complete tasks at assignment without running them (the "zero worker" mode of the
     /// rsds/HyperQueue studies: measures runtime overhead only; results have no values).
     pub zero_worker: bool,
+    /// Queue ready root tasks on the scheduler, sending each worker only enough to keep its
+    /// threads busy for about this long (judged from the function's past run times).
+    /// `None` sends every ready task at once.
+    pub queue_target: Option<Duration>,
+    /// After a restart from a journal: how long to wait for workers to report the results
+    /// they hold before computing what is missing.
+    pub recovery_window: Duration,
 }
 
 impl Default for CoreConfig {
@@ -43,6 +50,8 @@ impl Default for CoreConfig {
             client_ttl: Duration::from_secs(30),
             allowed_failures: 3,
             zero_worker: false,
+            queue_target: Some(Duration::from_millis(2)),
+            recovery_window: Duration::from_secs(5),
         }
     }
 }
@@ -59,6 +68,22 @@ pub struct Core {
     pub(super) policy: Box<dyn Placement>,
     /// Zero-worker mode: assignments completed at the end of the current event.
     pub(super) zero_done: Vec<(WorkerId, Key, u32)>,
+    /// Ready tasks waiting for room on a worker (and retries waiting out their back-off).
+    pub(super) queue: super::queue::ReadyQueue,
+    /// Past run times per function.
+    pub(super) durations: super::queue::Durations,
+    /// Steal requests in flight, by task.
+    pub(super) stealing: HashMap<Key, super::steal::Steal>,
+    /// The time of the event being handled.
+    pub(super) now: Instant,
+    /// When idle workers last looked for work to steal.
+    pub(super) last_balance: Instant,
+    /// Set during the recovery window after a restart: nothing is computed until then.
+    pub(super) recovering_until: Option<Instant>,
+    /// Clients removed since the actor last asked (for the journal).
+    gone_clients: Vec<ClientId>,
+    /// Stand-ins for the clients of a journal (see [`super::recovery`]).
+    pub(super) stand_ins: rustc_hash::FxHashSet<ClientId>,
     last_tick: Option<Instant>,
     next_worker: u32,
     next_client: u32,
@@ -74,6 +99,14 @@ impl Core {
             clients: HashMap::default(),
             policy: Box::new(LocalityThenOccupancy),
             zero_done: Vec::new(),
+            queue: Default::default(),
+            durations: Default::default(),
+            stealing: HashMap::default(),
+            now: Instant::now(),
+            last_balance: Instant::now(),
+            recovering_until: None,
+            gone_clients: Vec::new(),
+            stand_ins: Default::default(),
             names: Default::default(),
             last_tick: None,
             next_worker: 1,
@@ -114,6 +147,7 @@ impl Core {
         now: Instant,
         out: &mut impl Outbox,
     ) -> WorkerId {
+        self.now = now;
         let id = WorkerId(self.next_worker);
         self.next_worker += 1;
         let mut worker = Worker {
@@ -129,6 +163,7 @@ impl Core {
         // Keys it already holds (it outlived a scheduler restart): keep those we track and
         // still need, free the rest.
         let mut stale = Vec::new();
+        let mut adopt = Vec::new();
         for (key, nbytes) in &hello.held {
             match self.tasks.get_mut(key) {
                 Some(t) if matches!(t.state, TaskState::Memory { .. }) => {
@@ -138,14 +173,22 @@ impl Core {
                     worker.has.insert(key.clone(), *nbytes);
                     worker.nbytes += nbytes;
                 }
-                _ => stale.push(key.clone()),
+                Some(_) => adopt.push((key.clone(), *nbytes)),
+                None => stale.push(key.clone()),
             }
         }
         self.workers.insert(id, worker);
+        // Results we track but had lost (or not yet recovered after a restart): take them.
+        for (key, nbytes) in adopt {
+            if !self.adopt_held(id, &key, nbytes, out) {
+                stale.push(key);
+            }
+        }
         if !stale.is_empty() {
             out.to_worker(id, ToWorker::Free(stale));
         }
         self.schedule_no_worker(out);
+        self.fill_worker(id, out);
         self.complete_zero(out);
         id
     }
@@ -157,6 +200,7 @@ impl Core {
             return;
         };
         tracing::info!(worker = %id, name = %worker.name, "worker removed");
+        self.forget_steals_of(id);
         let mut lost = Vec::new();
         for key in worker.has.keys() {
             if let Some(t) = self.tasks.get_mut(key) {
@@ -177,6 +221,7 @@ impl Core {
             self.worker_died_running(&key, out);
         }
         self.after_loss(&lost, out);
+        self.fill_all(out);
     }
 
     /// A client connected.
@@ -199,10 +244,17 @@ impl Core {
         let Some(client) = self.clients.remove(&id) else {
             return;
         };
+        self.gone_clients.push(id);
+        self.stand_ins.remove(&id);
         let keys: Vec<Key> = client.wants.into_iter().collect();
         for key in keys {
             self.unwant(id, &key, out);
         }
+    }
+
+    /// Clients removed since the last call (goodbye, disconnect or silence).
+    pub fn take_gone_clients(&mut self) -> Vec<ClientId> {
+        std::mem::take(&mut self.gone_clients)
     }
 
     /// A message from a client.
@@ -213,6 +265,7 @@ impl Core {
         now: Instant,
         out: &mut impl Outbox,
     ) {
+        self.now = now;
         match self.clients.get_mut(&client) {
             Some(c) => c.last_seen = now,
             None => return,
@@ -266,6 +319,7 @@ impl Core {
             }
             FromClient::Heartbeat => {}
             FromClient::Goodbye => self.remove_client(client, out),
+            FromClient::Resume(keys) => self.resume(client, keys, out),
         }
         self.complete_zero(out);
     }
@@ -274,7 +328,15 @@ impl Core {
     /// chains of any length finish without recursion).
     fn complete_zero(&mut self, out: &mut impl Outbox) {
         while let Some((worker, key, attempt)) = self.zero_done.pop() {
-            self.finished(worker, key, rask_protocol::Attempt(attempt), 0, None, out);
+            self.finished(
+                worker,
+                key,
+                rask_protocol::Attempt(attempt),
+                0,
+                None,
+                0,
+                out,
+            );
         }
     }
 
@@ -286,6 +348,7 @@ impl Core {
         now: Instant,
         out: &mut impl Outbox,
     ) {
+        self.now = now;
         match self.workers.get_mut(&worker) {
             Some(w) => w.last_seen = now,
             None => return,
@@ -295,12 +358,22 @@ impl Core {
                 key,
                 attempt,
                 nbytes,
-            } => self.finished(worker, key, attempt, nbytes, None, out),
+                duration_us,
+            } => self.finished(worker, key, attempt, nbytes, None, duration_us, out),
             FromWorker::FinishedInline {
                 key,
                 attempt,
                 value,
-            } => self.finished(worker, key, attempt, value.len() as u64, Some(value), out),
+                duration_us,
+            } => {
+                let n = value.len() as u64;
+                self.finished(worker, key, attempt, n, Some(value), duration_us, out)
+            }
+            FromWorker::StealReply {
+                key,
+                attempt,
+                stolen,
+            } => self.steal_reply(worker, key, attempt, stolen, out),
             FromWorker::Failed { attempt, error } => self.failed(worker, attempt, error, out),
             FromWorker::MissingDeps {
                 key,
@@ -325,7 +398,14 @@ impl Core {
     /// digested a huge graph), everyone's silence is forgiven once: their heartbeats are
     /// probably waiting unread.
     pub fn on_tick(&mut self, now: Instant, out: &mut impl Outbox) -> Vec<WorkerId> {
+        self.now = now;
         self.shrink_idle_tables();
+        self.sweep_queue();
+        self.maybe_end_recovery(out);
+        self.release_due(out);
+        self.fill_all(out);
+        self.balance(out);
+        self.complete_zero(out);
         let ttl = self.config.worker_ttl;
         let stalled = self
             .last_tick
@@ -404,6 +484,30 @@ impl Core {
                 .collect(),
             tasks: self.tasks.len() as u64,
             zero_worker: self.config.zero_worker,
+        }
+    }
+
+    /// A reconnected client still holds futures for `keys`: want them again, or tell it which
+    /// ones this scheduler does not know.
+    fn resume(&mut self, client: ClientId, keys: Vec<Key>, out: &mut impl Outbox) {
+        for key in keys {
+            if self.tasks.contains_key(&key) {
+                if let Some(c) = self.clients.get_mut(&client) {
+                    c.wants.insert(key.clone());
+                }
+                self.want_existing(client, &key, out);
+                self.take_over_from_stand_ins(&key, out);
+            } else {
+                let error = rask_protocol::TaskError {
+                    key: key.clone(),
+                    function: String::new(),
+                    kind: rask_protocol::TaskErrorKind::LostData,
+                    message: "the scheduler restarted and does not know this key (it has no \
+                              journal of it); submit the work again"
+                        .into(),
+                };
+                out.to_client(client, ToClient::Erred(error));
+            }
         }
     }
 

@@ -28,11 +28,13 @@ impl Core {
         let t = self.tasks.get_mut(&key).expect("current");
         if t.retries_left > 0 && !matches!(error.kind, TaskErrorKind::UnknownFunction) {
             t.retries_left -= 1;
-            t.state = TaskState::Released;
-            self.ensure_computed(&key, out);
+            let failures = t.attempt;
+            tracing::debug!(%key, "attempt {failures} failed; retrying after a back-off");
+            self.retry_later(&key, failures);
         } else {
             self.err_task(&key, error, out);
         }
+        self.worker_freed(worker, out);
     }
 
     /// Marks a task erred, and every pending dependent with it; tells the clients that want
@@ -82,17 +84,28 @@ impl Core {
         self.release_unneeded(touched_deps.into_iter(), out);
     }
 
-    /// A key's last holder is gone: back to released, and dependents waiting on it wait again.
+    /// A key's last holder is gone: back to released, and dependents waiting on it (or queued
+    /// for a retry) wait again.
     pub(super) fn lose(&mut self, key: &Key) {
         let t = self.tasks.get_mut(key).expect("caller found it");
         t.state = TaskState::Released;
         let dependents: Vec<Key> = t.dependents.iter().cloned().collect();
         for d in dependents {
-            if let Some(TaskState::Waiting { missing }) =
-                self.tasks.get_mut(&d).map(|t| &mut t.state)
-            {
-                *missing += 1;
+            match self.tasks.get(&d).map(|t| &t.state) {
+                Some(TaskState::Waiting { .. }) | Some(TaskState::Queued) => {}
+                _ => continue,
             }
+            let missing = self.tasks[&d]
+                .deps
+                .iter()
+                .filter(|dep| {
+                    !matches!(
+                        self.tasks.get(*dep).map(|x| &x.state),
+                        Some(TaskState::Memory { .. })
+                    )
+                })
+                .count();
+            self.tasks.get_mut(&d).expect("present").state = TaskState::Waiting { missing };
         }
     }
 
@@ -179,5 +192,6 @@ impl Core {
             w.processing.remove(key);
         }
         self.ensure_computed(key, out);
+        self.worker_freed(worker, out);
     }
 }

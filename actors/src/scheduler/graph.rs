@@ -125,6 +125,9 @@ impl Core {
     /// Makes sure a key will be computed: every released task in its lineage is started,
     /// dependencies first.
     pub(super) fn ensure_computed(&mut self, root: &Key, out: &mut impl Outbox) {
+        if self.recovering_until.is_some() {
+            return; // computed when the recovery window ends, unless a worker brings it back
+        }
         let mut stack = vec![(root.clone(), false)];
         while let Some((key, expanded)) = stack.pop() {
             let Some(t) = self.tasks.get(&key) else {
@@ -222,6 +225,7 @@ impl Core {
             &self.workers,
         );
         let Some(worker) = choice else {
+            let t = &self.tasks[key];
             if self.workers.is_empty() {
                 self.tasks.get_mut(key).expect("present").state = TaskState::NoWorker;
             } else if !t.restrict.is_empty() {
@@ -233,6 +237,18 @@ impl Core {
             }
             return;
         };
+        let t = &self.tasks[key];
+        if t.deps.is_empty() && !self.has_room(&self.workers[&worker], &function) {
+            self.enqueue(key);
+            return;
+        }
+        self.assign(key, worker, out);
+    }
+
+    /// Sends a ready task to `worker`.
+    pub(super) fn assign(&mut self, key: &Key, worker: WorkerId, out: &mut impl Outbox) {
+        let t = &self.tasks[key];
+        let function = t.function_name().to_string();
         let deps = t
             .deps
             .iter()
@@ -315,6 +331,7 @@ impl Core {
     }
 
     /// A worker reports a finished attempt.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn finished(
         &mut self,
         worker: WorkerId,
@@ -322,6 +339,7 @@ impl Core {
         attempt: Attempt,
         nbytes: u64,
         value: Option<Bytes>,
+        duration_us: u64,
         out: &mut impl Outbox,
     ) {
         let current = matches!(
@@ -352,14 +370,18 @@ impl Core {
         };
         t.nbytes = nbytes;
         t.suspicious = 0;
+        if let Some(f) = &t.function {
+            self.durations.record(f, duration_us);
+        }
         let dependents: Vec<Key> = t.dependents.iter().cloned().collect();
         let deps = t.deps.clone();
         self.notify_memory(&key, None, value, out);
         self.dependency_arrived(&dependents, out);
         self.release_unneeded(deps.into_iter().chain(std::iter::once(key)), out);
+        self.worker_freed(worker, out);
     }
 
-    fn dependency_arrived(&mut self, dependents: &[Key], out: &mut impl Outbox) {
+    pub(super) fn dependency_arrived(&mut self, dependents: &[Key], out: &mut impl Outbox) {
         let mut ready = Vec::new();
         for d in dependents {
             if let Some(t) = self.tasks.get_mut(d) {

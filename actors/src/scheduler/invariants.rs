@@ -69,7 +69,7 @@ impl Core {
                         assert!(worker.has.contains_key(key), "{w} does not list {key}");
                     }
                     assert!(
-                        self.is_needed(key),
+                        self.is_needed(key) || self.recovering(),
                         "{key} is in memory but nobody needs it"
                     );
                 }
@@ -79,6 +79,9 @@ impl Core {
                         "{key} ({}) should have been forgotten",
                         t.state.name()
                     );
+                }
+                TaskState::Queued => {
+                    assert!(t.function.is_some(), "{key} is queued but has no function")
                 }
                 TaskState::NoWorker => assert!(
                     self.workers.is_empty() || !t.restrict.is_empty(),

@@ -7,9 +7,13 @@ pub mod core;
 mod failure;
 mod graph;
 pub mod invariants;
+pub mod journal;
 pub mod policy;
+pub mod queue;
+pub mod recovery;
 mod release;
 pub mod state;
+pub mod steal;
 #[cfg(test)]
 mod tests;
 

@@ -37,15 +37,7 @@ impl Placement for LocalityThenOccupancy {
     ) -> Option<WorkerId> {
         let mut best: Option<(u64, f64, WorkerId)> = None;
         for (&id, w) in workers {
-            if !w.functions.contains(task.function) {
-                continue;
-            }
-            if !task.restrict.is_empty()
-                && !task
-                    .restrict
-                    .iter()
-                    .any(|r| *r == w.name || *r == w.store_addr)
-            {
+            if !w.can_run(task.function, task.restrict) {
                 continue;
             }
             let local: u64 = task

@@ -33,6 +33,7 @@ impl Core {
         out: &mut impl Outbox,
     ) {
         let mut work: Vec<Key> = keys.collect();
+        let mut freed = Vec::new();
         while let Some(key) = work.pop() {
             let Some(t) = self.tasks.get(&key) else {
                 continue;
@@ -63,9 +64,12 @@ impl Core {
                     if let Some(w) = self.workers.get_mut(worker) {
                         w.processing.remove(&key);
                     }
+                    freed.push(*worker);
                     cascade = true;
                 }
-                TaskState::Waiting { .. } | TaskState::NoWorker => cascade = true,
+                TaskState::Waiting { .. } | TaskState::NoWorker | TaskState::Queued => {
+                    cascade = true
+                }
                 TaskState::Released | TaskState::Erred(_) => {}
             }
             let t = self.tasks.get_mut(&key).expect("present");
@@ -85,6 +89,11 @@ impl Core {
                     work.push(dep);
                 }
             }
+        }
+        freed.sort_unstable();
+        freed.dedup();
+        for w in freed {
+            self.worker_freed(w, out);
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum TaskState {
     },
     /// Ready, but no connected worker yet (waits for one).
     NoWorker,
+    /// Ready and queued on the scheduler until a worker has room (or a retry's back-off ends).
+    Queued,
     /// Assigned to a worker.
     Processing {
         /// The worker running it.
@@ -38,6 +40,7 @@ impl TaskState {
             TaskState::Released => "released",
             TaskState::Waiting { .. } => "waiting",
             TaskState::NoWorker => "no-worker",
+            TaskState::Queued => "queued",
             TaskState::Processing { .. } => "processing",
             TaskState::Memory { .. } => "memory",
             TaskState::Erred(_) => "erred",
@@ -48,7 +51,10 @@ impl TaskState {
     pub fn is_pending(&self) -> bool {
         matches!(
             self,
-            TaskState::Waiting { .. } | TaskState::NoWorker | TaskState::Processing { .. }
+            TaskState::Waiting { .. }
+                | TaskState::NoWorker
+                | TaskState::Queued
+                | TaskState::Processing { .. }
         )
     }
 }
@@ -114,6 +120,16 @@ impl Worker {
     /// Occupancy used by placement: assigned tasks per thread.
     pub fn occupancy(&self) -> f64 {
         self.processing.len() as f64 / self.nthreads.max(1) as f64
+    }
+
+    /// True if it knows `function` and is allowed by `restrict` (names or data-store
+    /// addresses; empty allows every worker).
+    pub fn can_run(&self, function: &str, restrict: &[String]) -> bool {
+        self.functions.contains(function)
+            && (restrict.is_empty()
+                || restrict
+                    .iter()
+                    .any(|r| *r == self.name || *r == self.store_addr))
     }
 }
 

@@ -112,6 +112,7 @@ struct JobDone {
     key: Key,
     attempt: Attempt,
     result: super::registry::InvokeResult,
+    micros: u64,
 }
 
 /// Dependencies could not be fetched.
@@ -325,12 +326,27 @@ impl Worker {
                     .get(&key)
                     .is_some_and(|(a, _, _)| *a == attempt)
                 {
-                    if let Some((_, _, cancelled)) = self.running.remove(&key) {
-                        cancelled.store(true, Ordering::Release);
+                    if let Some((_, _, taken)) = self.running.remove(&key) {
+                        taken.store(true, Ordering::Release);
                     }
                 }
             }
             ToWorker::Rejoin => self.lost_scheduler(ctx, "the scheduler asked to register again"),
+            ToWorker::Steal { key, attempt } => {
+                let stolen = match self.running.get(&key) {
+                    Some((a, _, taken)) if *a == attempt => super::pool::try_take(taken),
+                    _ => false,
+                };
+                if stolen {
+                    self.running.remove(&key);
+                }
+                self.outbox.push(FromWorker::StealReply {
+                    key,
+                    attempt,
+                    stolen,
+                });
+                self.flush_soon(ctx);
+            }
         }
     }
 
@@ -350,10 +366,10 @@ impl Worker {
             });
             return;
         };
-        let cancelled = Arc::new(AtomicBool::new(false));
+        let taken = Arc::new(AtomicBool::new(false));
         self.running.insert(
             task.key.clone(),
-            (task.attempt, task.function.clone(), cancelled.clone()),
+            (task.attempt, task.function.clone(), taken.clone()),
         );
         let me = ctx.address();
         let pool = self.pool.clone();
@@ -367,14 +383,15 @@ impl Worker {
                 priority,
                 entry,
                 args,
-                done: Box::new(move |result| {
+                done: Box::new(move |result, micros| {
                     me.do_send(JobDone {
                         key,
                         attempt,
                         result,
+                        micros,
                     })
                 }),
-                cancelled,
+                taken,
             }
         };
         if task.deps.is_empty() {
@@ -427,8 +444,8 @@ impl Worker {
             tracing::warn!(worker = %self.name, "{why}; reconnecting");
             self.generation += 1;
             // Work for the lost scheduler: a new one reassigns what it still needs.
-            for (_, (_, _, cancelled)) in self.running.drain() {
-                cancelled.store(true, Ordering::Release);
+            for (_, (_, _, taken)) in self.running.drain() {
+                taken.store(true, Ordering::Release);
             }
             self.reconnect(ctx);
         }
@@ -521,12 +538,14 @@ impl Handler<JobDone> for Worker {
                         key: msg.key,
                         attempt,
                         value,
+                        duration_us: msg.micros,
                     }
                 } else {
                     FromWorker::Finished {
                         key: msg.key,
                         attempt,
                         nbytes,
+                        duration_us: msg.micros,
                     }
                 });
             }

@@ -18,10 +18,11 @@ pub struct Job {
     pub entry: &'static TaskEntry,
     /// Encoded arguments.
     pub args: Vec<Bytes>,
-    /// Called on the pool thread with the outcome.
-    pub done: Box<dyn FnOnce(InvokeResult) + Send>,
-    /// Set when the attempt was cancelled: a job still queued is then skipped, not run.
-    pub cancelled: Arc<std::sync::atomic::AtomicBool>,
+    /// Called on the pool thread with the outcome and how long the function ran (µs).
+    pub done: Box<dyn FnOnce(InvokeResult, u64) + Send>,
+    /// Set once, by whoever takes the job first: the pool when it starts it, or a cancel or
+    /// steal before that (see [`try_take`]). A job taken before it started is skipped.
+    pub taken: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Queued {
@@ -79,6 +80,9 @@ fn spin() -> std::time::Duration {
         std::time::Duration::from_micros(us)
     })
 }
+
+/// How often a paused compute thread looks again (and returns freed memory).
+const PAUSED_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A fixed pool of compute threads.
 pub struct ComputePool {
@@ -167,6 +171,17 @@ fn run(shared: &Shared) {
                     shared.queued.fetch_sub(1, Ordering::Release);
                     break item.job;
                 }
+                if paused {
+                    // Freed values may be this thread's allocations: hand them back to the OS
+                    // while paused, or memory could stay high because nothing runs here.
+                    crate::datastore::memory::release_memory();
+                    q = shared
+                        .ready
+                        .wait_timeout(q, PAUSED_POLL)
+                        .expect("pool lock")
+                        .0;
+                    continue;
+                }
                 q = shared.ready.wait(q).expect("pool lock");
             }
         };
@@ -175,21 +190,33 @@ fn run(shared: &Shared) {
             entry,
             args,
             done,
-            cancelled,
+            taken,
             ..
         } = job;
-        if cancelled.load(Ordering::Acquire) {
-            done(Err((
-                TaskErrorKind::Cancelled,
-                "cancelled before it started".into(),
-            )));
+        if !try_take(&taken) {
+            shared.executing.fetch_sub(1, Ordering::Relaxed);
+            done(
+                Err((
+                    TaskErrorKind::Cancelled,
+                    "cancelled before it started".into(),
+                )),
+                0,
+            );
             continue;
         }
+        let start = std::time::Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args)))
             .unwrap_or_else(|panic| Err((TaskErrorKind::Panicked, panic_message(&panic))));
+        let micros = start.elapsed().as_micros() as u64;
         shared.executing.fetch_sub(1, Ordering::Relaxed);
-        done(result);
+        done(result, micros);
     }
+}
+
+/// Takes a job's flag: true for the first taker only. The pool takes a job as it starts it;
+/// a cancel or a steal that takes it first keeps it from running.
+pub fn try_take(taken: &std::sync::atomic::AtomicBool) -> bool {
+    !taken.swap(true, Ordering::AcqRel)
 }
 
 /// The text of a panic payload.

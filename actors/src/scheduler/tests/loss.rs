@@ -26,6 +26,7 @@ fn lost_worker_reschedules_running_and_recomputes_lost_results() {
             key: k("a"),
             attempt: computes[0].1.attempt,
             nbytes: 8,
+            duration_us: 10,
         },
     );
     let (wb, cb) = h.computes().remove(0);
@@ -37,6 +38,7 @@ fn lost_worker_reschedules_running_and_recomputes_lost_results() {
             key: k("b"),
             attempt: Attempt(1),
             nbytes: 8,
+            duration_us: 10,
         },
     );
     h.worker_says(
@@ -45,6 +47,7 @@ fn lost_worker_reschedules_running_and_recomputes_lost_results() {
             key: k("b"),
             attempt: cb.attempt,
             nbytes: 8,
+            duration_us: 10,
         },
     );
     assert!(h.in_memory_for(c, "b"));
@@ -162,6 +165,7 @@ fn missing_dependency_is_recomputed_then_task_reruns() {
             key: k("a"),
             attempt: ca.attempt,
             nbytes: 8,
+            duration_us: 10,
         },
     );
     let (_, cb) = h.computes().remove(0);

@@ -126,6 +126,7 @@ impl Harness {
                         key: c.key,
                         attempt: c.attempt,
                         nbytes: 8,
+                        duration_us: 10,
                     },
                 );
             }
@@ -172,6 +173,7 @@ fn single_task_runs_notifies_and_is_forgotten_on_release() {
             key: k("a"),
             attempt: computes[0].1.attempt,
             nbytes: 8,
+            duration_us: 10,
         },
     );
     assert!(h.in_memory_for(c, "a"));
@@ -256,6 +258,7 @@ fn dependencies_prefer_the_worker_holding_the_input() {
             key: k("a"),
             attempt: ca.attempt,
             nbytes: 1 << 20,
+            duration_us: 10,
         },
     );
     h.client_says(c, FromClient::Submit(vec![spec("b", "f", &["a"], true)]));
@@ -339,6 +342,14 @@ fn retries_rerun_a_failed_task() {
             error: err,
         },
     );
+    // The retry waits out its back-off (100 ms after a first failure) on the scheduler.
+    assert!(h.computes().is_empty());
+    h.now += Duration::from_millis(50);
+    h.core.on_tick(h.now, &mut h.out);
+    assert!(h.computes().is_empty(), "retried before its back-off");
+    h.now += Duration::from_millis(60);
+    h.core.on_tick(h.now, &mut h.out);
+    h.core.check_invariants();
     let (_, again) = h.computes().remove(0);
     assert_eq!(again.attempt, Attempt(ca.attempt.0 + 1));
     assert!(h.erred_for(c, "a").is_none());
@@ -348,6 +359,7 @@ fn retries_rerun_a_failed_task() {
             key: k("a"),
             attempt: again.attempt,
             nbytes: 8,
+            duration_us: 10,
         },
     );
     assert!(h.in_memory_for(c, "a"));
@@ -427,3 +439,5 @@ fn releasing_before_completion_cancels_the_work() {
 }
 
 mod loss;
+mod queue;
+mod recovery;
