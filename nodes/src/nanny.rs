@@ -194,9 +194,8 @@ pub fn run(local_directory: Option<PathBuf>) -> anyhow::Result<()> {
                 bail!("the worker process ended ({ended:?}); not restarting it (exit code {code})")
             }
             Next::Restart(delay) => {
-                tracing::warn!(
-                    "nanny: worker process {pid} ended ({ended:?}); restarting it in {delay:?}"
-                );
+                // On stdout like the start line, for whoever watches the nanny.
+                println!("rask nanny: worker process {pid} ended ({ended:?}); restarting it in {delay:?}");
                 restarts.push(now);
                 restarts.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
                 let until = now + delay;

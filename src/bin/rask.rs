@@ -14,5 +14,10 @@ fn main() -> std::process::ExitCode {
     // every transfer, which dominated the transfer profile. Keep freed memory for a second.
     // SAFETY: sets a process-wide allocator option before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    // A worker paused for memory has its compute threads give their freed pages back.
+    // SAFETY: mi_collect only works on the calling thread's heap.
+    rask::actors::datastore::memory::set_release_hook(|| unsafe {
+        libmimalloc_sys::mi_collect(true)
+    });
     rask::nodes::main()
 }

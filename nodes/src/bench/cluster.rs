@@ -115,6 +115,8 @@ impl Target {
                     threads.to_string(),
                     "--name".into(),
                     format!("bench-{i}"),
+                    // The worker itself, not a nanny, so its memory is what gets measured.
+                    "--no-nanny".into(),
                 ];
                 procs.push(spawn("worker", &wargs, "connected")?.0);
             }
