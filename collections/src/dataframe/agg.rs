@@ -122,6 +122,30 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
             let mut map: FxHashMap<&str, u32> = FxHashMap::default();
             assign!(map, |i| a.value(i));
         }
+        (k, _) if k > 1 => {
+            // Composite keys: number each column alone (fast paths above), then number the
+            // pairs (ids so far, next column's id) — far cheaper than hashing row bytes.
+            let (mut acc, _) = group_ids(&keys[..1], n)?;
+            for key in &keys[1..] {
+                let (next, _) = group_ids(std::slice::from_ref(key), n)?;
+                let mut map: FxHashMap<u64, u32> = FxHashMap::default();
+                firsts.clear();
+                for (i, (a, b)) in acc.iter_mut().zip(&next).enumerate() {
+                    if *a == u32::MAX || *b == u32::MAX {
+                        *a = u32::MAX;
+                        continue;
+                    }
+                    let pair = ((*a as u64) << 32) | *b as u64;
+                    let fresh = firsts.len() as u32;
+                    let id = *map.entry(pair).or_insert(fresh);
+                    if id == fresh {
+                        firsts.push(i as u32);
+                    }
+                    *a = id;
+                }
+            }
+            ids = acc;
+        }
         _ => {
             let fields = keys
                 .iter()

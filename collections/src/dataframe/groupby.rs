@@ -1,4 +1,5 @@
-//! The client side of grouped aggregations: a tree of partial aggregates.
+//! The client side of grouped aggregations: a tree of partial aggregates, or, for many
+//! groups, a combine split by key hash across workers.
 //!
 //! ```text
 //!  p0  p1  p2 … p8  p9      partition tasks: operations → partial (keys | states)
@@ -6,20 +7,27 @@
 //!     c0          c1
 //!      └────┬─────┘
 //!         root               final columns, sorted by the keys: a one-partition dataframe
+//!
+//!  with split_out = P > 1:
+//!  p0 … p9 ──split by key hash──▶ P buckets each ──▶ P combine trees in parallel
+//!          ──▶ one concatenation, sorted by the keys
 //! ```
 
 use super::agg::{self, Agg, AggFn, AggSpec};
 use super::partition::{CombineSpec, Sink, AGG_COMBINE};
+use super::shuffle::{concat_buckets, shuffle_keys, Payload, SplitBy, SplitSpec};
 use super::DataFrame;
-use crate::graph::Task;
+use crate::graph::{Graph, Task};
 use crate::{Error, Result};
-use rask_protocol::{encode_value, Arg};
+use rask_protocol::{encode_value, Arg, Key};
 
 /// A dataframe grouped by key columns (see [`DataFrame::groupby`]).
 #[derive(Debug, Clone)]
 pub struct GroupBy {
     df: DataFrame,
     keys: Vec<String>,
+    /// Buckets of the hash-partitioned combine (`None`: chosen from the keys).
+    split_out: Option<usize>,
 }
 
 fn fn_name(f: AggFn) -> &'static str {
@@ -38,7 +46,31 @@ fn fn_name(f: AggFn) -> &'static str {
 
 impl GroupBy {
     pub(super) fn new(df: DataFrame, keys: Vec<String>) -> GroupBy {
-        GroupBy { df, keys }
+        GroupBy {
+            df,
+            keys,
+            split_out: None,
+        }
+    }
+
+    /// Combines the partial aggregates in `n` buckets by key hash, in parallel, instead of
+    /// in one tree (like Dask's `split_out`, but the result is still one partition, sorted
+    /// by the keys). Worth it for many groups. The default is 1 for a single key column and
+    /// ⌈npartitions · (k − 1) / 10⌉ for k ≥ 2 key columns (Dask's rule of thumb: composite
+    /// keys tend to make many groups).
+    pub fn split_out(&self, n: usize) -> GroupBy {
+        GroupBy {
+            split_out: Some(n.max(1)),
+            ..self.clone()
+        }
+    }
+
+    fn buckets(&self) -> usize {
+        match (self.split_out, self.keys.len()) {
+            (_, 0) => 1,
+            (Some(n), _) => n,
+            (None, k) => (self.df.npartitions() * (k - 1)).div_ceil(10).max(1),
+        }
     }
 
     /// `func(column)` for each pair. Output columns are named after their input column, or
@@ -98,33 +130,62 @@ impl GroupBy {
         }
         let types = agg::input_types(&spec, &input)?;
         let schema = agg::result_schema(&spec, &input)?;
-        let (mut g, mut level) = self
+        let (mut g, level) = self
             .df
             .sink_all("groupby-part", |_| Sink::Partial(spec.clone()))?;
         let every = self.df.split_every.max(2);
-        loop {
-            let root = level.len() <= every;
-            let value = encode_value(&CombineSpec {
-                spec: spec.clone(),
-                types: types.clone(),
-                root,
-            })?;
-            let prefix = if root { "groupby" } else { "groupby-combine" };
-            let mut next = Vec::new();
-            for chunk in level.chunks(every) {
-                let mut args = vec![Arg::Value(value.clone())];
-                args.extend(chunk.iter().cloned().map(Arg::Key));
-                next.push(g.insert(Task::new(prefix, AGG_COMBINE, args)));
-            }
-            if root {
-                let key = next
-                    .pop()
-                    .ok_or_else(|| Error::Invalid("a dataframe without partitions".into()))?;
-                let mut out = DataFrame::from_key(g, key, schema);
-                out.split_every = self.df.split_every;
-                return Ok(out);
-            }
-            level = next;
+        let p = self.buckets();
+        let key = if p <= 1 {
+            tree(&mut g, level, &spec, &types, every)?
+        } else {
+            let split = SplitSpec {
+                by: SplitBy::Hash(spec.keys.clone()),
+                n: p as u32,
+                payload: Payload::Partial,
+            };
+            let roots = shuffle_keys(&mut g, &level, &split)?
+                .into_iter()
+                .map(|bucket| tree(&mut g, bucket, &spec, &types, every))
+                .collect::<Result<Vec<_>>>()?;
+            let by: Vec<(String, bool)> = spec.keys.iter().map(|k| (k.clone(), false)).collect();
+            let mut out = concat_buckets(&mut g, vec![roots], &by)?;
+            out.pop()
+                .ok_or_else(|| Error::Invalid("a dataframe without partitions".into()))?
+        };
+        let mut out = DataFrame::from_key(g, key, schema);
+        out.split_every = self.df.split_every;
+        Ok(out)
+    }
+}
+
+/// Combines partials `level` in a tree of at most `every` inputs per step; the root
+/// finishes (an encoded frame of the final columns, sorted by the keys).
+fn tree(
+    g: &mut Graph,
+    mut level: Vec<Key>,
+    spec: &AggSpec,
+    types: &[arrow_schema::DataType],
+    every: usize,
+) -> Result<Key> {
+    loop {
+        let root = level.len() <= every;
+        let value = encode_value(&CombineSpec {
+            spec: spec.clone(),
+            types: types.to_vec(),
+            root,
+        })?;
+        let prefix = if root { "groupby" } else { "groupby-combine" };
+        let mut next = Vec::new();
+        for chunk in level.chunks(every) {
+            let mut args = vec![Arg::Value(value.clone())];
+            args.extend(chunk.iter().cloned().map(Arg::Key));
+            next.push(g.insert(Task::new(prefix, AGG_COMBINE, args)));
         }
+        if root {
+            return next
+                .pop()
+                .ok_or_else(|| Error::Invalid("a dataframe without partitions".into()));
+        }
+        level = next;
     }
 }

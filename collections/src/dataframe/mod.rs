@@ -7,9 +7,11 @@
 //! [`cast`](DataFrame::cast), [`fillna`](DataFrame::fillna), [`dropna`](DataFrame::dropna))
 //! add no tasks: they run inside the task that reads each partition, and the client learns
 //! their result schema at once by applying them to an empty batch. Grouped aggregations are
-//! partial aggregates per partition combined in a tree, all in the shared
-//! [`graph`](crate::graph) model. Partitions travel between tasks and to the client as Arrow
-//! IPC streams.
+//! partial aggregates per partition combined in a tree (or, for many groups, in buckets by
+//! key hash, in parallel), all in the shared [`graph`](crate::graph) model. Shuffles
+//! ([`repartition`](DataFrame::repartition), [`sort_values`](DataFrame::sort_values),
+//! [`set_index`](DataFrame::set_index), [`merge`](DataFrame::merge)) move Arrow IPC buckets
+//! worker to worker. Partitions travel between tasks and to the client as Arrow IPC streams.
 //!
 //! ```no_run
 //! # async fn f(client: &rask_actors::client::Client) -> rask_collections::Result<()> {
@@ -30,17 +32,24 @@
 //! - [`csv`], [`parquet`]: sources and sinks; [`ipc`]: partitions on the wire.
 //! - [`partition`]: the registered tasks; [`groupby`](mod@groupby): the client side of
 //!   aggregations.
+//! - [`shuffle`]: hash and range splits of partitions and partials, `repartition`.
+//! - [`merge`](mod@merge): broadcast and hash-shuffle joins; [`sort`]: `sort_values`,
+//!   `set_index` and divisions; [`describe`](mod@describe): summary statistics.
 //! - [`bench`](mod@bench): the groupby benchmark and its deterministic data.
 
 pub mod agg;
 pub mod bench;
 pub mod csv;
+pub mod describe;
 pub mod expr;
 pub mod groupby;
 pub mod ipc;
+pub mod merge;
 pub mod ops;
 pub mod parquet;
 pub mod partition;
+pub mod shuffle;
+pub mod sort;
 #[cfg(test)]
 mod tests;
 
@@ -52,7 +61,9 @@ pub use csv::CsvOptions;
 pub use expr::{col, lit, Expr, Lit};
 pub use groupby::GroupBy;
 pub use ipc::Batch;
+pub use merge::{JoinHow, MergeOptions};
 pub use parquet::ParquetOptions;
+pub use sort::Divisions;
 
 use crate::graph::compute::{compute_with, persist_outputs};
 use crate::graph::{Collection, ComputeOptions, Graph, Task};
@@ -84,6 +95,8 @@ pub struct DataFrame {
     ops: Vec<Op>,
     schema: SchemaRef,
     split_every: usize,
+    /// Partition bounds, when the rows are known to be sorted.
+    divisions: Option<std::sync::Arc<Divisions>>,
 }
 
 /// A dataframe of in-memory batches, one partition per batch (all of one schema).
@@ -170,6 +183,7 @@ impl DataFrame {
             ops: Vec::new(),
             schema,
             split_every: 8,
+            divisions: None,
         }
     }
 
@@ -181,6 +195,15 @@ impl DataFrame {
     fn then(&self, op: Op) -> Result<DataFrame> {
         let schema = ops::schema_after(std::slice::from_ref(&op), &self.schema)?;
         let mut df = self.clone();
+        // Row filters keep the order; anything that may change the sort columns forgets it.
+        let keeps = |d: &Divisions| match &op {
+            Op::Filter(_) | Op::DropNa(_) | Op::Head(_) => true,
+            Op::Select(cols) => d.by.iter().all(|(c, _)| cols.contains(c)),
+            _ => false,
+        };
+        if !df.divisions.as_deref().is_some_and(keeps) {
+            df.divisions = None;
+        }
         df.ops.push(op);
         df.schema = schema;
         Ok(df)
@@ -382,6 +405,7 @@ impl DataFrame {
             .collect();
         let mut df = DataFrame::new(g, parts, self.schema.clone());
         df.split_every = self.split_every;
+        df.divisions = self.divisions.clone();
         Ok(df)
     }
 
