@@ -51,6 +51,8 @@ pub mod partition;
 pub mod shuffle;
 pub mod sort;
 #[cfg(test)]
+mod shuffle_tests;
+#[cfg(test)]
 mod tests;
 
 /// The Arrow crates this module speaks, re-exported so callers use the same versions.

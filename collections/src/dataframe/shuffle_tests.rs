@@ -1,0 +1,261 @@
+//! Unit tests of the shuffle kernels: bucket assignment by hash and by range, quantile
+//! bounds, the join of two batches, split partials, and describe's merged summaries — each
+//! against hand-computed expectations or the same computation done in one piece.
+
+use super::agg::{combine, finish, partial, Agg, AggFn, AggSpec};
+use super::describe::{merge, summarize};
+use super::ipc::Frame;
+use super::merge::{join_batches, JoinHow, JoinSpec};
+use super::shuffle::{hash_buckets, range_buckets, split_partial};
+use super::sort::bounds;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use std::sync::Arc;
+
+fn ints(v: Vec<Option<i64>>) -> ArrayRef {
+    Arc::new(Int64Array::from(v))
+}
+
+fn strs(v: Vec<Option<&str>>) -> ArrayRef {
+    Arc::new(StringArray::from(v))
+}
+
+fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    RecordBatch::try_from_iter(cols).unwrap()
+}
+
+#[test]
+fn equal_keys_hash_to_the_same_bucket_whatever_array_they_sit_in() {
+    let a = strs(vec![Some("x"), Some("y"), None, Some("z")]);
+    let b = strs(vec![Some("z"), Some("x")]);
+    let ha = hash_buckets(std::slice::from_ref(&a), 4, 7).unwrap();
+    let hb = hash_buckets(std::slice::from_ref(&b), 2, 7).unwrap();
+    assert_eq!((ha[0], ha[3]), (hb[1], hb[0]));
+    assert_eq!(ha[2], 0, "null keys go to bucket 0");
+    assert!(ha.iter().all(|h| *h < 7));
+    // Composite keys: the same pairs agree too, and one bucket means bucket 0.
+    let (k1, k2) = (
+        ints(vec![Some(1), Some(2)]),
+        strs(vec![Some("x"), Some("x")]),
+    );
+    let (k3, k4) = (ints(vec![Some(2)]), strs(vec![Some("x")]));
+    let h12 = hash_buckets(&[k1.clone(), k2.clone()], 2, 5).unwrap();
+    assert_eq!(h12[1], hash_buckets(&[k3, k4], 1, 5).unwrap()[0]);
+    assert_eq!(hash_buckets(&[k1, k2], 2, 1).unwrap(), [0, 0]);
+    // Many distinct keys spread over every bucket.
+    let many = ints((0..1000).map(Some).collect());
+    let h = hash_buckets(&[many], 1000, 4).unwrap();
+    assert!((0..4).all(|b| h.iter().filter(|x| **x == b).count() > 150));
+}
+
+#[test]
+fn range_buckets_put_bounds_in_the_upper_range_and_nulls_last() {
+    let data = batch(vec![(
+        "v",
+        ints(vec![Some(1), Some(5), Some(9), None, Some(10)]),
+    )]);
+    let bounds_ = batch(vec![("v", ints(vec![Some(5), Some(10)]))]);
+    let by = vec![("v".to_string(), false)];
+    assert_eq!(
+        range_buckets(&data, &by, &bounds_).unwrap(),
+        [0, 1, 1, 2, 2]
+    );
+    // Descending: bounds in descending order, larger values first.
+    let desc = vec![("v".to_string(), true)];
+    let bounds_ = batch(vec![("v", ints(vec![Some(9), Some(5)]))]);
+    assert_eq!(
+        range_buckets(&data, &desc, &bounds_).unwrap(),
+        [2, 2, 1, 2, 0]
+    );
+}
+
+#[test]
+fn quantile_bounds_follow_the_weights_and_skip_repeats() {
+    let w = |v: Vec<f64>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
+    // 0..=99 with weight 1, in scrambled order: 4 ranges cut at 25, 50, 75.
+    let vals: Vec<Option<i64>> = (0..100).map(|i| Some((i * 37) % 100)).collect();
+    let s = batch(vec![("v", ints(vals)), ("__weight", w(vec![1.0; 100]))]);
+    let by = vec![("v".to_string(), false)];
+    let (cuts, ends) = bounds(&s, &by, 4).unwrap();
+    let c: Vec<i64> = cuts.column(0).as_primitive::<Int64Type>().values().to_vec();
+    assert_eq!(c, [24, 49, 74]);
+    let e: Vec<i64> = ends.column(0).as_primitive::<Int64Type>().values().to_vec();
+    assert_eq!(e, [0, 99]);
+    // All equal: no bound at all (one range); a heavy row pulls every cut onto itself.
+    let s = batch(vec![
+        ("v", ints(vec![Some(3); 10])),
+        ("__weight", w(vec![1.0; 10])),
+    ]);
+    assert_eq!(bounds(&s, &by, 4).unwrap().0.num_rows(), 0);
+    let s = batch(vec![
+        ("v", ints(vec![Some(1), Some(2), Some(3)])),
+        ("__weight", w(vec![1.0, 100.0, 1.0])),
+    ]);
+    let c = bounds(&s, &by, 4).unwrap().0;
+    assert_eq!(
+        c.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        [2]
+    );
+}
+
+#[test]
+fn outer_join_keeps_unmatched_and_null_keyed_rows_in_a_fixed_order() {
+    let l = batch(vec![
+        ("k", strs(vec![Some("a"), None, Some("b"), Some("a")])),
+        ("x", ints(vec![Some(1), Some(2), Some(3), Some(4)])),
+    ]);
+    let r = batch(vec![
+        ("k", strs(vec![Some("a"), Some("c"), None, Some("a")])),
+        ("x", ints(vec![Some(10), Some(20), Some(30), Some(40)])),
+    ]);
+    let spec = |how| JoinSpec {
+        on: vec!["k".into()],
+        how,
+        suffixes: ("_x".into(), "_y".into()),
+        nleft: 1,
+    };
+    let out = join_batches(&l, &r, &spec(JoinHow::Outer)).unwrap();
+    let schema = out.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["k", "x_x", "x_y"]);
+    let k: Vec<Option<&str>> = out.column(0).as_string::<i32>().iter().collect();
+    let x: Vec<Option<i64>> = out.column(1).as_primitive::<Int64Type>().iter().collect();
+    let y: Vec<Option<i64>> = out.column(2).as_primitive::<Int64Type>().iter().collect();
+    // a×2 matches for row 0, the null-keyed left row, b unmatched, a×2 for row 3, then the
+    // right rows nothing matched (c, and the null key).
+    assert_eq!(
+        k,
+        [
+            Some("a"),
+            Some("a"),
+            None,
+            Some("b"),
+            Some("a"),
+            Some("a"),
+            Some("c"),
+            None
+        ]
+    );
+    assert_eq!(
+        x,
+        [
+            Some(1),
+            Some(1),
+            Some(2),
+            Some(3),
+            Some(4),
+            Some(4),
+            None,
+            None
+        ]
+    );
+    assert_eq!(
+        y,
+        [
+            Some(10),
+            Some(40),
+            None,
+            None,
+            Some(10),
+            Some(40),
+            Some(20),
+            Some(30)
+        ]
+    );
+    assert_eq!(
+        join_batches(&l, &r, &spec(JoinHow::Inner))
+            .unwrap()
+            .num_rows(),
+        4
+    );
+    assert_eq!(
+        join_batches(&l, &r, &spec(JoinHow::Left))
+            .unwrap()
+            .num_rows(),
+        6
+    );
+}
+
+#[test]
+fn partials_split_by_key_hash_combine_to_the_whole() {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("v", DataType::Int64, true),
+    ]));
+    let b = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            strs(vec![
+                Some("a"),
+                Some("b"),
+                Some("c"),
+                None,
+                Some("a"),
+                Some("d"),
+            ]),
+            ints(vec![Some(1), Some(2), None, Some(4), Some(1), Some(6)]),
+        ],
+    )
+    .unwrap();
+    let spec = AggSpec {
+        keys: vec!["k".into()],
+        aggs: [AggFn::Sum, AggFn::Nunique, AggFn::Size]
+            .iter()
+            .map(|f| Agg {
+                column: "v".into(),
+                func: *f,
+                name: format!("{f:?}"),
+            })
+            .collect(),
+    };
+    let types = vec![DataType::Int64; 3];
+    let p = partial(&spec, &Frame::new(schema, vec![b])).unwrap();
+    let whole = finish(
+        &spec,
+        &types,
+        &combine(&spec, &types, &[p.clone()]).unwrap(),
+    )
+    .unwrap();
+    let pieces = split_partial(&p, 1, 3).unwrap();
+    assert_eq!(pieces.len(), 3);
+    let mut rows = 0;
+    for piece in &pieces {
+        let one = finish(
+            &spec,
+            &types,
+            &combine(&spec, &types, &[piece.clone()]).unwrap(),
+        )
+        .unwrap();
+        rows += one.num_rows();
+        for i in 0..one.num_rows() {
+            let k = one.column(0).as_string::<i32>().value(i);
+            let j = (0..whole.num_rows())
+                .find(|j| whole.column(0).as_string::<i32>().value(*j) == k)
+                .unwrap();
+            assert_eq!(one.slice(i, 1), whole.slice(j, 1));
+        }
+    }
+    assert_eq!(rows, whole.num_rows());
+}
+
+#[test]
+fn merged_summaries_equal_one_summary_of_all_values() {
+    let all: Vec<f64> = (0..500).map(|i| ((i * 7919) % 1000) as f64 / 3.0).collect();
+    let a: ArrayRef = Arc::new(Float64Array::from(all.clone()));
+    let one = merge(&[summarize(&a).unwrap()]);
+    let parts: Vec<_> = [0..120, 120..121, 121..121, 121..500]
+        .into_iter()
+        .map(|r| summarize(&a.slice(r.start, r.len())).unwrap())
+        .collect();
+    let split = merge(&parts);
+    for (x, y) in one.iter().zip(split) {
+        assert!((x - y).abs() < 1e-9, "{one:?} vs {split:?}");
+    }
+    let mean = all.iter().sum::<f64>() / 500.0;
+    assert!((one[1] - mean).abs() < 1e-9);
+    let none = merge(&[summarize(&a.slice(0, 0)).unwrap()]);
+    assert_eq!(none[0], 0.0);
+    assert!(none[1..].iter().all(|x| x.is_nan()));
+}
