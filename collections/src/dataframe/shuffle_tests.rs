@@ -215,7 +215,7 @@ fn partials_split_by_key_hash_combine_to_the_whole() {
     let whole = finish(
         &spec,
         &types,
-        &combine(&spec, &types, &[p.clone()]).unwrap(),
+        &combine(&spec, &types, std::slice::from_ref(&p)).unwrap(),
     )
     .unwrap();
     let pieces = split_partial(&p, 1, 3).unwrap();
@@ -225,7 +225,7 @@ fn partials_split_by_key_hash_combine_to_the_whole() {
         let one = finish(
             &spec,
             &types,
-            &combine(&spec, &types, &[piece.clone()]).unwrap(),
+            &combine(&spec, &types, std::slice::from_ref(piece)).unwrap(),
         )
         .unwrap();
         rows += one.num_rows();
