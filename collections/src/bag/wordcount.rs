@@ -26,6 +26,9 @@ pub struct WordcountConfig {
     pub blocksize: u64,
     /// Where the generated file is kept (and reused).
     pub dir: PathBuf,
+    /// Read the input from this URL (e.g. `s3://bucket/words.txt`) instead of the local
+    /// file; a copy of the generated file is uploaded there first if nothing is there yet.
+    pub input: Option<String>,
 }
 
 impl Default for WordcountConfig {
@@ -36,6 +39,7 @@ impl Default for WordcountConfig {
             seed: 42,
             blocksize: 8_000_000,
             dir: std::env::temp_dir().join("rask-wordcount"),
+            input: None,
         }
     }
 }
@@ -145,10 +149,20 @@ pub fn reference_top(path: &Path, k: usize) -> Result<Vec<(String, u64)>> {
 /// distributed computation and checking it against a plain count.
 pub async fn bench_wordcount(client: &Client, cfg: &WordcountConfig) -> Result<WordcountReport> {
     let path = ensure_input(cfg)?;
-    let path_s = path.display().to_string();
-    let file_bytes = std::fs::metadata(&path)
-        .map_err(|e| Error::io(&path, e))?
-        .len();
+    let path_s = match &cfg.input {
+        None => path.display().to_string(),
+        Some(url) => {
+            let found = crate::storage::expand(&[url]);
+            if let Err(Error::NoSuchKey { .. } | Error::Io { .. }) = found {
+                let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                crate::storage::write(url, &data)?;
+            }
+            url.clone()
+        }
+    };
+    let file_bytes = crate::storage::expand(&[&path_s])?
+        .first()
+        .map_or(0, |o| o.size);
     let start = Instant::now();
     let bag = read_text(
         &[&path_s],

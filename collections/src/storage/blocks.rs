@@ -4,8 +4,9 @@
 //! A block `[start, end)` of a file owns the lines whose first byte lies in it, so blocks
 //! split big files on line boundaries without overlap or loss: it begins after the first
 //! newline at or after `start - 1` and ends after the first newline at or after `end - 1`
-//! (read in further ranges of growing size past `end` until that newline). `.gz` files are
-//! decompressed and never split. Lines lose their `\n` / `\r\n` terminator.
+//! (the block is read with 64 KiB past `end`, then further ranges of growing size until that
+//! newline). `.gz` files are decompressed and never split. Lines lose their `\n` / `\r\n`
+//! terminator.
 
 use super::ObjectMeta;
 use crate::raw::failed;
@@ -65,7 +66,8 @@ fn fail(e: impl std::fmt::Display) -> Fail {
     failed(e.to_string())
 }
 
-/// First read past a block's end looking for its last newline; doubled each time.
+/// Bytes read past a block's end with the block, to finish its last line; further reads,
+/// if needed, double in size.
 const TAIL_STEP: u64 = 64 << 10;
 
 /// Reads the block's whole lines (terminators included) into one buffer; also returns the
@@ -80,28 +82,35 @@ pub fn read_block(b: &TextBlock) -> Result<(Vec<u8>, u64), Fail> {
         return Ok((out, 0));
     }
     let from = b.start.saturating_sub(1);
-    let mut buf = super::read_range(&b.path, from, b.end)
+    let size = b.stamp.0;
+    // Read a little past the end at once: the block's last line nearly always ends there,
+    // so one request per block suffices.
+    let until = b.end.map(|e| (e + TAIL_STEP).min(size.max(e)));
+    let mut buf = super::read_range(&b.path, from, until)
         .map_err(fail)?
         .to_vec();
     if let Some(end) = b.end {
-        // Finish the line that holds the block's last byte.
-        let size = b.stamp.0;
-        let (mut pos, mut step) = (end, TAIL_STEP);
-        while buf.last().is_some_and(|c| *c != b'\n') && pos < size {
+        // Keep up to the first newline at or after the block's last byte, reading further
+        // ranges of growing size while there is none.
+        let mut scan = ((end - 1 - from) as usize).min(buf.len());
+        let (mut pos, mut step) = (from + buf.len() as u64, TAIL_STEP * 2);
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &buf[scan..]) {
+                buf.truncate(scan + i + 1);
+                break;
+            }
+            if pos >= size {
+                break;
+            }
             let chunk =
                 super::read_range(&b.path, pos, Some((pos + step).min(size))).map_err(fail)?;
             if chunk.is_empty() {
                 break;
             }
+            scan = buf.len();
             pos += chunk.len() as u64;
             step = (step * 2).min(16 << 20);
-            match memchr::memchr(b'\n', &chunk) {
-                Some(i) => {
-                    buf.extend_from_slice(&chunk[..=i]);
-                    break;
-                }
-                None => buf.extend_from_slice(&chunk),
-            }
+            buf.extend_from_slice(&chunk);
         }
     }
     if b.start > 0 {

@@ -73,6 +73,10 @@ pub struct BenchArgs {
     /// Megabytes for transfer (default 100) and wordcount (default 200).
     #[arg(long)]
     pub mb: Option<usize>,
+    /// Word-count input URL (a path or `s3://bucket/key`, with the `AWS_*` variables set for
+    /// this process and the workers); the generated text is uploaded there if it is missing.
+    #[arg(long)]
+    pub input: Option<String>,
     /// Array side for array (an n × n f64 array).
     #[arg(long, default_value_t = 8000)]
     pub n: usize,
@@ -110,7 +114,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             BenchName::Fanout => tasks::fanout(client, args.tasks)?,
             BenchName::Latency => tasks::latency(client, args.count)?,
             BenchName::Transfer => transfer::transfer(client, args.mb.unwrap_or(100))?,
-            BenchName::Wordcount => wordcount(client, args.mb.unwrap_or(200))?,
+            BenchName::Wordcount => wordcount(client, args.mb.unwrap_or(200), args.input.clone())?,
             BenchName::Groupby => groupby(client, args.rows, args.format)?,
             BenchName::Array => array(client, args.n, args.chunk)?,
         };
@@ -149,9 +153,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn wordcount(
     client: &rask_actors::client::Client,
     mb: usize,
+    input: Option<String>,
 ) -> anyhow::Result<Map<String, Value>> {
     let config = rask_collections::bag::WordcountConfig {
         mb: mb as f64,
+        input,
         ..Default::default()
     };
     let report =
