@@ -355,3 +355,31 @@ async fn missing_bucket_key_refused_credentials_and_network_failure_are_distinct
     ensure!(matches!(e, E::Network { .. }), "{e}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_and_anonymous_options_take_the_place_of_the_environment() -> Result<()> {
+    use rask::collections::storage::S3Options;
+    let s = setup(0).await?;
+    storage::write("s3://rask-test/pub.txt", b"public\n")?;
+    // The environment now points nowhere; explicit options point at the server.
+    let dead = common::s3::free_port()?;
+    std::env::set_var("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{dead}"));
+    S3Options::set_current(Some(S3Options {
+        retries: 0,
+        ..s.moto.options()
+    }));
+    let got = storage::read("s3://rask-test/pub.txt");
+    // Anonymous (unsigned) requests, as for a public bucket.
+    S3Options::set_current(Some(S3Options {
+        endpoint: Some(s.moto.endpoint.clone()),
+        path_style: true,
+        ..S3Options::anonymous(common::s3::REGION)
+    }));
+    let anonymous = storage::expand(&["s3://rask-test/*.txt"]).map(|v| v.len());
+    S3Options::set_current(None);
+    let from_env = storage::read("s3://rask-test/pub.txt").unwrap_err();
+    ensure!(&got?[..] == b"public\n", "explicit options");
+    ensure!(anonymous? == 1, "anonymous listing");
+    ensure!(matches!(from_env, E::Network { .. }), "{from_env}");
+    Ok(())
+}

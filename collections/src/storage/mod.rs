@@ -71,7 +71,7 @@ pub fn expand(patterns: &[&str]) -> Result<Vec<ObjectMeta>> {
 }
 
 fn expand_s3(pattern: &str, bucket: &str, key: &str) -> Result<Vec<ObjectMeta>> {
-    let opts = S3Options::from_env();
+    let opts = S3Options::current();
     let meta = |l: s3::Listed| ObjectMeta {
         url: format!("s3://{bucket}/{}", l.key),
         size: l.size,
@@ -121,7 +121,7 @@ pub fn read(url: &str) -> Result<Bytes> {
 pub fn read_range(url: &str, start: u64, end: Option<u64>) -> Result<Bytes> {
     match Location::parse(url)? {
         Location::Local(path) => local::read_range(&path, start, end),
-        Location::S3 { bucket, key } => s3::get(&S3Options::from_env(), &bucket, &key, start, end),
+        Location::S3 { bucket, key } => s3::get(&S3Options::current(), &bucket, &key, start, end),
     }
 }
 

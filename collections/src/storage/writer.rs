@@ -53,7 +53,7 @@ impl ObjectWriter {
                     return Err(Error::Invalid(format!("{url}: no object name")));
                 }
                 Sink::S3(Box::new(S3Sink {
-                    opts: S3Options::from_env(),
+                    opts: S3Options::current(),
                     bucket,
                     key,
                     buf: Vec::new(),

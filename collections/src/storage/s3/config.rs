@@ -16,7 +16,9 @@ use std::time::Duration;
 /// [`S3Options::from_env`] reads `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`),
 /// `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 /// `AWS_SESSION_TOKEN`; without an access key requests are anonymous (public buckets).
-/// Workers resolve `s3://` URLs with their own environment, so give them the same variables.
+/// Explicit options set with [`S3Options::set_current`] take the place of the environment in
+/// that process. Workers resolve `s3://` URLs with their own environment (or their own
+/// explicit options, in a custom worker binary), so give them the same variables.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct S3Options {
     /// Endpoint URL for S3-compatible servers (`http://127.0.0.1:9000`); `None`: AWS.
@@ -75,6 +77,33 @@ impl S3Options {
         }
     }
 
+    /// The options `s3://` URLs use in this process: those given to
+    /// [`S3Options::set_current`], else [`S3Options::from_env`].
+    pub fn current() -> S3Options {
+        match explicit()
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            Some(o) => o.clone(),
+            None => S3Options::from_env(),
+        }
+    }
+
+    /// Makes `opts` the options of every `s3://` URL in this process (`None`: back to the
+    /// environment).
+    pub fn set_current(opts: Option<S3Options>) {
+        *explicit().write().unwrap_or_else(|p| p.into_inner()) = opts;
+    }
+
+    /// Options for anonymous requests (public buckets) to AWS in `region`.
+    pub fn anonymous(region: &str) -> S3Options {
+        S3Options {
+            region: region.to_string(),
+            ..S3Options::default()
+        }
+    }
+
     /// Options for an S3-compatible server at `endpoint` with these keys (path-style).
     pub fn with_endpoint(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> Self {
         S3Options {
@@ -125,6 +154,11 @@ impl S3Options {
             b
         })
     }
+}
+
+fn explicit() -> &'static std::sync::RwLock<Option<S3Options>> {
+    static EXPLICIT: OnceLock<std::sync::RwLock<Option<S3Options>>> = OnceLock::new();
+    EXPLICIT.get_or_init(Default::default)
 }
 
 /// A cached bucket handle for these options (handles share one connection pool each).
