@@ -116,7 +116,8 @@ impl S3Options {
         }
     }
 
-    fn region(&self) -> Result<Region> {
+    /// The rust-s3 region (a custom one naming the endpoint, when there is one).
+    pub fn region(&self) -> Result<Region> {
         Ok(match &self.endpoint {
             Some(e) => Region::Custom {
                 region: self.region.clone(),
@@ -129,7 +130,8 @@ impl S3Options {
         })
     }
 
-    fn credentials(&self) -> Result<Credentials> {
+    /// The rust-s3 credentials (anonymous without keys).
+    pub fn credentials(&self) -> Result<Credentials> {
         let creds = match (&self.access_key, &self.secret_key) {
             (None, None) => Credentials::anonymous(),
             (a, s) => Credentials::new(

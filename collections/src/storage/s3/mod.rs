@@ -7,7 +7,7 @@ pub mod retry;
 
 pub use config::S3Options;
 
-use crate::{Error, Result};
+use crate::Result;
 use bytes::Bytes;
 use retry::with_retry;
 use s3::serde_types::Part;
@@ -104,24 +104,7 @@ pub fn delete(opts: &S3Options, bucket: &str, key: &str) -> Result<()> {
 
 /// Creates a bucket (path-style, for S3-compatible servers and tests).
 pub fn create_bucket(opts: &S3Options, bucket: &str) -> Result<()> {
-    let region = match &opts.endpoint {
-        Some(e) => s3::Region::Custom {
-            region: opts.region.clone(),
-            endpoint: e.clone(),
-        },
-        None => opts
-            .region
-            .parse()
-            .map_err(|e| Error::Invalid(format!("S3 region {}: {e}", opts.region)))?,
-    };
-    let creds = s3::creds::Credentials::new(
-        opts.access_key.as_deref(),
-        opts.secret_key.as_deref(),
-        None,
-        opts.session_token.as_deref(),
-        None,
-    )
-    .map_err(|e| Error::Invalid(format!("S3 credentials: {e}")))?;
+    let (region, creds) = (opts.region()?, opts.credentials()?);
     let (u, name, retries) = (url(bucket, ""), bucket.to_string(), opts.retries);
     config::block_on(async move {
         with_retry(&u, retries, || {
@@ -169,19 +152,20 @@ impl Multipart {
         })
     }
 
-    fn url(&self) -> String {
-        url(&self.bucket.name, &self.key)
+    /// Owned copies of what a request of this upload needs: bucket, key, upload id, URL.
+    fn ids(&self) -> (Arc<s3::Bucket>, String, String, String) {
+        (
+            self.bucket.clone(),
+            self.key.clone(),
+            self.upload_id.clone(),
+            url(&self.bucket.name, &self.key),
+        )
     }
 
     /// Sends the next part.
     pub fn send(&mut self, chunk: Vec<u8>) -> Result<()> {
         let n = self.parts.len() as u32 + 1;
-        let (b, key, id, u) = (
-            self.bucket.clone(),
-            self.key.clone(),
-            self.upload_id.clone(),
-            self.url(),
-        );
+        let (b, key, id, u) = self.ids();
         let retries = self.retries;
         let part = config::block_on(async move {
             with_retry(&u, retries, || {
@@ -199,12 +183,7 @@ impl Multipart {
 
     /// Completes the upload: the object appears.
     pub fn complete(mut self) -> Result<()> {
-        let (b, key, id, u) = (
-            self.bucket.clone(),
-            self.key.clone(),
-            self.upload_id.clone(),
-            self.url(),
-        );
+        let (b, key, id, u) = self.ids();
         let (parts, retries) = (std::mem::take(&mut self.parts), self.retries);
         self.done = true;
         config::block_on(async move {
@@ -220,11 +199,7 @@ impl Multipart {
 impl Drop for Multipart {
     fn drop(&mut self) {
         if !self.done {
-            let (b, key, id) = (
-                self.bucket.clone(),
-                self.key.clone(),
-                self.upload_id.clone(),
-            );
+            let (b, key, id, _) = self.ids();
             let _ = config::block_on(async move { b.abort_upload(&key, &id).await });
         }
     }
