@@ -113,6 +113,10 @@ async fn two_gigabytes_on_two_workers_with_200mb_limits_spill_and_stay_bounded()
     })
     .await?;
     let made = started.elapsed();
+    let peaks_making = workers
+        .iter()
+        .map(|(p, _)| status_kb(p.child.id(), "VmHWM:"))
+        .collect::<Result<Vec<_>>>()?;
     let (files, on_disk) = workers
         .iter()
         .map(|(_, dir)| spill_files(dir))
@@ -134,13 +138,15 @@ async fn two_gigabytes_on_two_workers_with_200mb_limits_spill_and_stay_bounded()
     ensure!(lens == expected, "wrong lengths back");
     let limit = 200 * MB;
     let mut peaks = Vec::new();
-    for (p, _) in &workers {
+    for (p, _) in &mut workers {
+        // A worker past 95 % of its limit would have stopped itself.
+        ensure!(p.alive(), "{} exited", p.name);
         peaks.push(status_kb(p.child.id(), "VmHWM:")?);
     }
     eprintln!(
         "memory test: {n} values of {size} bytes; made in {made:?}, checked in {:?}; \
-         {files} spill files with {on_disk} bytes; peak RSS of the workers {peaks:?} \
-         (limit {limit})",
+         {files} spill files with {on_disk} bytes; peak RSS of the workers {peaks_making:?} \
+         while making, {peaks:?} in all (limit {limit})",
         started.elapsed()
     );
     for (peak, (p, _)) in peaks.iter().zip(&workers) {
@@ -275,5 +281,41 @@ async fn a_worker_past_its_terminate_threshold_is_restarted_and_its_results_reco
         lens == (0..5u64).map(|i| 2000 + i).collect::<Vec<_>>(),
         "{lens:?}"
     );
+    Ok(())
+}
+
+/// A worker stopped with SIGTERM (through its nanny) leaves no spill directory behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spill_files_go_when_the_worker_is_stopped() -> Result<()> {
+    let scratch = Scratch::new("cleanup")?;
+    let dir = scratch.0.to_string_lossy().to_string();
+    let (_s, addr) = scheduler(0, &[])?;
+    let (mut nanny, _pid) = nanny_worker(
+        &addr,
+        "tidy",
+        &["--memory-limit", "200MB", "--local-directory", &dir],
+    )?;
+    let client = connect_with_workers(&addr, 1).await?;
+    let blobs = client.map(make_bytes, (0..20u64).map(|i| (10 * MB + i,)))?;
+    bounded("values", 60, async {
+        Ok(rask::wait(&blobs, Duration::from_secs(60)).await?)
+    })
+    .await?;
+    let (files, _) = spill_files(&scratch.0);
+    ensure!(files > 0, "nothing spilled");
+    kill(nanny.child.id(), "-TERM")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while nanny.alive() {
+        ensure!(
+            Instant::now() < deadline,
+            "the nanny did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<_> = std::fs::read_dir(&scratch.0)?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    ensure!(left.is_empty(), "left behind: {left:?}");
     Ok(())
 }

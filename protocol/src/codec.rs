@@ -69,14 +69,39 @@ pub fn decode_batch<M: DeserializeOwned>(mut frames: Vec<Bytes>) -> Result<Batch
     Ok(Batch { messages, frames })
 }
 
-/// Encodes one value (a task argument or result) with postcard.
+/// A postcard output into a buffer allocated once at the encoded size.
+struct Exact(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Exact {
+    type Output = Vec<u8>;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
+}
+
+/// Encodes one value (a task argument or result) with postcard, into a buffer of exactly its
+/// size: a growing buffer would leave a big value with up to twice its size allocated and
+/// copy it on the way, which counts against a worker's memory limit.
 pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
-    postcard::to_stdvec(value)
+    let encode = |e: postcard::Error| ProtocolError::Encode {
+        what: "value",
+        reason: e.to_string(),
+    };
+    let size = postcard::experimental::serialized_size(value).map_err(encode)?;
+    postcard::serialize_with_flavor(value, Exact(Vec::with_capacity(size)))
         .map(Bytes::from)
-        .map_err(|e| ProtocolError::Encode {
-            what: "value",
-            reason: e.to_string(),
-        })
+        .map_err(encode)
 }
 
 /// Decodes one value encoded by [`encode_value`]; trailing bytes are an error.
@@ -225,5 +250,17 @@ mod tests {
         let bytes = encode_value(&v).unwrap();
         assert_eq!(decode_value::<(i64, String, Vec<f64>)>(&bytes).unwrap(), v);
         assert!(decode_value::<String>(&[0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn values_encode_exactly_as_postcard_does() {
+        let blob = serde_bytes::ByteBuf::from(vec![7u8; 300_000]);
+        assert_eq!(
+            encode_value(&blob).unwrap(),
+            postcard::to_stdvec(&blob).unwrap()
+        );
+        let v = (u64::MAX, -1i32, "ü".to_string(), Some(vec![1u16, 2]), ());
+        assert_eq!(encode_value(&v).unwrap(), postcard::to_stdvec(&v).unwrap());
+        assert_eq!(encode_value(&()).unwrap().len(), 0);
     }
 }

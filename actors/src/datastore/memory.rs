@@ -177,6 +177,8 @@ pub struct Decision {
     pub pause: bool,
     /// Stop the worker.
     pub terminate: bool,
+    /// Have compute threads hand freed memory back to the OS after each task.
+    pub release: bool,
 }
 
 fn frac(limit: u64, f: Option<f64>) -> Option<u64> {
@@ -185,15 +187,17 @@ fn frac(limit: u64, f: Option<f64>) -> Option<u64> {
 
 /// The decision for one reading under `limit` bytes.
 ///
-/// - managed memory above `target`: spill the excess;
+/// - managed memory, counting values still being written out, above `target`: spill the
+///   excess (so slow writes do not let memory grow past the target);
 /// - RSS above `spill`: spill until RSS would be back at `target`, counting bytes already on
 ///   their way out (being written, or written out so recently the allocator may still hold
 ///   them) as gone, so a lagging RSS does not spill everything;
-/// - RSS above `pause`: pause; above `terminate`: terminate.
+/// - RSS above `pause`: pause; above `terminate`: terminate;
+/// - RSS above `spill` (or `pause` without one): hand freed memory back after every task.
 pub fn decide(limit: u64, t: &Thresholds, r: &Reading) -> Decision {
     let target = frac(limit, t.target);
     let mut spill = match target {
-        Some(target) => r.managed.saturating_sub(target),
+        Some(target) => (r.managed + r.writing).saturating_sub(target),
         None => 0,
     };
     if let (Some(rss), Some(over)) = (r.rss, frac(limit, t.spill)) {
@@ -208,12 +212,15 @@ pub fn decide(limit: u64, t: &Thresholds, r: &Reading) -> Decision {
         spill: spill.min(r.managed),
         pause: above(t.pause),
         terminate: above(t.terminate),
+        release: above(t.spill.or(t.pause)),
     }
 }
 
-/// How long a spilled value counts as "recently spilled" (the binary's allocator keeps freed
-/// pages for a second before returning them to the OS).
-pub const SPILL_SETTLE: Duration = Duration::from_millis(2000);
+/// How long a spilled value counts as "recently spilled": long enough for the allocator to
+/// return its pages (compute threads hand freed memory back after each task once process
+/// memory is above the spill threshold), short enough that a fast producer, spilling many
+/// values a second, is not taken to be under its target while it is not.
+pub const SPILL_SETTLE: Duration = Duration::from_millis(300);
 
 static RELEASE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
@@ -335,8 +342,7 @@ mod tests {
             d,
             Decision {
                 spill: 30 * MB,
-                pause: false,
-                terminate: false
+                ..Decision::default()
             }
         );
         assert_eq!(
@@ -362,8 +368,20 @@ mod tests {
     }
 
     #[test]
+    fn values_still_being_written_count_against_the_target() {
+        let t = Thresholds::default();
+        let r = Reading {
+            writing: 20 * MB,
+            ..reading(110, 100)
+        };
+        assert_eq!(decide(200 * MB, &t, &r).spill, 10 * MB);
+    }
+
+    #[test]
     fn pause_and_terminate_follow_rss() {
         let t = Thresholds::default();
+        let d = decide(200 * MB, &t, &reading(0, 150));
+        assert!(d.release && !d.pause && !d.terminate);
         let d = decide(200 * MB, &t, &reading(0, 170));
         assert!(d.pause && !d.terminate);
         let d = decide(200 * MB, &t, &reading(0, 195));

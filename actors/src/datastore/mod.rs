@@ -40,9 +40,17 @@ const LOG_EVERY: Duration = Duration::from_secs(5);
 /// A put of at least this many bytes always reads the process's memory afresh.
 const BIG_PUT: u64 = 1 << 20;
 
-/// Called with `true` when the store pauses the worker's compute pool and `false` when it
-/// resumes it.
-pub type PauseHook = Arc<dyn Fn(bool) + Send + Sync>;
+/// What the data-store asks of the worker's compute pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolState {
+    /// Start no new tasks (process memory is above the pause threshold).
+    pub paused: bool,
+    /// Hand freed memory back to the OS after each task (above the spill threshold).
+    pub release: bool,
+}
+
+/// Called with the pool's new state whenever the store changes it.
+pub type PoolHook = Arc<dyn Fn(PoolState) + Send + Sync>;
 
 type Ctx = Context<DataStore>;
 
@@ -57,7 +65,7 @@ pub struct DataStore {
     limit: Option<u64>,
     config: MemoryConfig,
     monitor: Monitor,
-    on_pause: Option<PauseHook>,
+    on_pool: Option<PoolHook>,
 }
 
 /// What the memory checks remember between two checks.
@@ -67,7 +75,7 @@ struct Monitor {
     rss_at: Option<Instant>,
     /// Bytes written to disk lately, with when: the allocator may not have returned them yet.
     recently: VecDeque<(Instant, u64)>,
-    paused: bool,
+    pool: PoolState,
     /// No new spill before this (a write failed).
     spill_after: Option<Instant>,
     logged: Option<Instant>,
@@ -133,7 +141,7 @@ impl StoreStats {
 /// Hands the store the hook that pauses and resumes the worker's compute pool.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetPauseHook(pub PauseHook);
+pub struct SetPoolHook(pub PoolHook);
 
 /// A spill write ended.
 #[derive(Message)]
@@ -201,7 +209,7 @@ impl DataStore {
                 limit,
                 config: memory,
                 monitor: Monitor::default(),
-                on_pause: None,
+                on_pool: None,
             }
         });
         Ok((addr, endpoint))
@@ -232,7 +240,7 @@ impl DataStore {
             memory_bytes: self.memory.bytes() + self.disk.writing_bytes(),
             disk_bytes: self.disk.file_bytes(),
             spilled_keys: self.disk.len() as u64,
-            paused: self.monitor.paused,
+            paused: self.monitor.pool.paused,
         }
     }
 
@@ -272,16 +280,22 @@ impl DataStore {
         if decision.spill > 0 {
             self.spill(decision.spill, ctx);
         }
-        if decision.pause != self.monitor.paused {
-            self.monitor.paused = decision.pause;
-            if decision.pause {
-                tracing::warn!(store = %self.name, "paused: process memory {} MiB is above {:.0}% of the {} MiB limit; no new tasks start until it drops",
-                    mib(rss), 100.0 * self.config.thresholds.pause.unwrap_or(1.0), mib(limit));
+        let pool = PoolState {
+            paused: decision.pause,
+            release: decision.release,
+        };
+        if pool.paused != self.monitor.pool.paused {
+            if pool.paused {
+                tracing::warn!(store = %self.name, "paused: process memory {} MiB ({} MiB of held values, {} MiB being written) is above {:.0}% of the {} MiB limit; no new tasks start until it drops",
+                    mib(rss), mib(reading.managed), mib(reading.writing), 100.0 * self.config.thresholds.pause.unwrap_or(1.0), mib(limit));
             } else {
                 tracing::info!(store = %self.name, "resumed: process memory {} MiB", mib(rss));
             }
-            if let Some(hook) = &self.on_pause {
-                hook(decision.pause);
+        }
+        if pool != self.monitor.pool {
+            self.monitor.pool = pool;
+            if let Some(hook) = &self.on_pool {
+                hook(pool);
             }
         }
         let now = Instant::now();
@@ -427,13 +441,13 @@ impl Handler<Stats> for DataStore {
     }
 }
 
-impl Handler<SetPauseHook> for DataStore {
+impl Handler<SetPoolHook> for DataStore {
     type Result = ();
-    fn handle(&mut self, msg: SetPauseHook, _ctx: &mut Ctx) {
-        if self.monitor.paused {
-            (msg.0)(true);
+    fn handle(&mut self, msg: SetPoolHook, _ctx: &mut Ctx) {
+        if self.monitor.pool != PoolState::default() {
+            (msg.0)(self.monitor.pool);
         }
-        self.on_pause = Some(msg.0);
+        self.on_pool = Some(msg.0);
     }
 }
 

@@ -79,11 +79,17 @@ async fn values_spill_in_lru_order_come_back_intact_and_free_removes_their_files
             .await
             .unwrap();
     }
-    let s = stats_when(&store, "spilled", |s| s.memory_bytes <= 5 * MB as u64).await;
+    // Settled: under the target and no write in flight.
+    let s = stats_when(&store, "spilled", |s| {
+        s.memory_bytes <= 5 * MB as u64 && s.disk_bytes == s.spilled_keys * n as u64
+    })
+    .await;
     assert_eq!(s.keys, 10);
     assert_eq!(s.nbytes(), 10 * n as u64);
-    assert_eq!((s.spilled_keys, s.disk_bytes), (7, 7 * n as u64), "{s:?}");
-    assert_eq!(files_in(&dir), 7);
+    // At least the excess went; values queued for writing while others were still being
+    // written may have taken one or two more.
+    assert!((7..=9).contains(&s.spilled_keys), "{s:?}");
+    assert_eq!(files_in(&dir), s.spilled_keys as usize);
     let held: Vec<(Key, u64)> = store.send(Held).await.unwrap();
     assert_eq!(held.len(), 10, "spilled keys are still held");
     assert!(held.iter().all(|(_, size)| *size == n as u64));
@@ -137,9 +143,7 @@ async fn process_memory_above_pause_pauses_the_pool_and_says_so() {
         .unwrap();
     let seen = calls.clone();
     store
-        .send(SetPauseHook(Arc::new(move |p| {
-            seen.lock().unwrap().push(p)
-        })))
+        .send(SetPoolHook(Arc::new(move |p| seen.lock().unwrap().push(p))))
         .await
         .unwrap();
     stats_when(&store, "paused", |s| s.paused).await;
@@ -148,6 +152,6 @@ async fn process_memory_above_pause_pauses_the_pool_and_says_so() {
         assert!(Instant::now() < deadline, "the pause hook was not called");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(calls.lock().unwrap()[0], true);
+    assert!(calls.lock().unwrap()[0].paused);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -6,7 +6,7 @@ use super::admit::{self, Admission};
 use super::fetch::gather_args;
 use super::pool::{ComputePool, Job};
 use super::registry::Registry;
-use crate::datastore::{self, DataStore, Free, Held, MemoryConfig, Put, SetPauseHook, Stats};
+use crate::datastore::{self, DataStore, Free, Held, MemoryConfig, Put, SetPoolHook, Stats};
 use crate::transport::dealer::{self, DealerEvent, DealerSender};
 use crate::transport::store_client::StorePool;
 use crate::{Error, Result};
@@ -224,8 +224,11 @@ impl Worker {
             ComputePool::new(&name, config.nthreads)
                 .map_err(|e| Error::Config(format!("cannot start compute threads: {e}")))?,
         );
-        let paused = pool.clone();
-        store.do_send(SetPauseHook(Arc::new(move |p| paused.set_paused(p))));
+        let p = pool.clone();
+        store.do_send(SetPoolHook(Arc::new(move |s| {
+            p.set_paused(s.paused);
+            p.set_release(s.release);
+        })));
         let admission = Admission::new(admit::limit(config.nthreads));
         let (n, sa, threads) = (name.clone(), store_addr.clone(), config.nthreads);
         let conn = connect_with_backoff(

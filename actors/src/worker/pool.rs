@@ -60,6 +60,8 @@ struct Shared {
     queued: AtomicUsize,
     /// Start no queued job (the worker's memory is above its pause threshold).
     paused: std::sync::atomic::AtomicBool,
+    /// Hand freed memory back to the OS after every job (memory is above the spill threshold).
+    release: std::sync::atomic::AtomicBool,
 }
 
 /// How long an idle compute thread polls for new work before sleeping. Waking a sleeping
@@ -124,6 +126,12 @@ impl ComputePool {
     /// Jobs running right now.
     pub fn executing(&self) -> usize {
         self.shared.executing.load(Ordering::Relaxed)
+    }
+
+    /// Makes compute threads hand freed memory back to the OS after every job (`true`) or
+    /// leave it to the allocator (`false`).
+    pub fn set_release(&self, release: bool) {
+        self.shared.release.store(release, Ordering::Relaxed);
     }
 
     /// Stops (`true`) or resumes (`false`) starting queued jobs; running jobs finish either way.
@@ -210,6 +218,10 @@ fn run(shared: &Shared) {
         let micros = start.elapsed().as_micros() as u64;
         shared.executing.fetch_sub(1, Ordering::Relaxed);
         done(result, micros);
+        if shared.release.load(Ordering::Relaxed) {
+            drop(args);
+            crate::datastore::memory::release_memory();
+        }
     }
 }
 
