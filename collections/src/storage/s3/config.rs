@@ -183,6 +183,9 @@ pub fn bucket(opts: &S3Options, name: &str) -> Result<Arc<Bucket>> {
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
+        // Retries are ours (bounded, with backoff, see `retry`): rust-s3's own (one more try
+        // of reads after a second) would multiply them.
+        s3::set_retries(0);
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("rask-s3")
