@@ -57,8 +57,8 @@ pub struct ObjectMeta {
 /// The objects named by paths, URLs or patterns, sorted within each pattern.
 ///
 /// A plain local path must exist. A plain `s3://bucket/key` names that object, or, if there
-/// is none, every object under `key/` (a folder); neither is [`Error::NoSuchKey`]. A pattern
-/// matching nothing is [`Error::NoFiles`].
+/// is none, every object under `key/` (a folder); when there is neither, the error is
+/// [`Error::NoSuchKey`]. A pattern matching nothing is [`Error::NoFiles`].
 pub fn expand(patterns: &[&str]) -> Result<Vec<ObjectMeta>> {
     let mut out = Vec::new();
     for p in patterns {
