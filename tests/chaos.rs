@@ -72,10 +72,17 @@ async fn graph_survives_workers_killed_at_random_times() -> Result<()> {
         // the results in memory, recomputed from lineage), then it must finish.
         let result = loop {
             if kills == 3 {
-                break bounded("graph after the kills", 120, async {
-                    Ok(root.get().await?)
-                })
-                .await?;
+                let after = Instant::now();
+                break loop {
+                    match tokio::time::timeout(Duration::from_secs(5), root.get()).await {
+                        Ok(r) => break r?,
+                        Err(_) if after.elapsed() > Duration::from_secs(120) => {
+                            anyhow::bail!("seed {seed}: no result 120 s after the kills")
+                        }
+                        // Say what the cluster is doing while we wait (for the log).
+                        Err(_) => eprintln!("seed {seed}: waiting; {:?}", client.info().await?),
+                    }
+                };
             }
             let wait = Duration::from_millis(200 + rng.below(1200));
             match tokio::time::timeout(wait, root.get()).await {

@@ -46,6 +46,38 @@ struct StoreConn {
     pending: Pending,
 }
 
+/// Words of the error for a request to a store that failed us moments ago.
+pub const NOT_RETRYING: &str = "not retrying it yet";
+
+/// How long a data-store that failed us is not tried again.
+pub const DEAD_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Fails at once if nothing listens at a `tcp://` address (the socket library would retry a
+/// refused connection until its timeout: a dead worker would cost every fetch seconds).
+async fn refuses_connections(addr: &str) -> Result<()> {
+    let Some(hostport) = addr.strip_prefix("tcp://") else {
+        return Ok(());
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(hostport),
+    )
+    .await
+    {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(Error::Transport {
+            addr: addr.to_string(),
+            message: "connection refused (the data-store is gone)".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn mark_dead(dead: &Mutex<HashMap<String, std::time::Instant>>, addr: &str) {
+    let mut map = dead.lock().expect("pool lock");
+    map.retain(|_, at| at.elapsed() < DEAD_FOR);
+    map.insert(addr.to_string(), std::time::Instant::now());
+}
+
 type Connecting = Shared<BoxFuture<'static, Result<Arc<StoreConn>>>>;
 
 /// Connections to data-stores, one per address, opened on first use (concurrent first uses
@@ -54,6 +86,10 @@ type Connecting = Shared<BoxFuture<'static, Result<Arc<StoreConn>>>>;
 pub struct StorePool {
     name: String,
     conns: Arc<Mutex<HashMap<String, Connecting>>>,
+    /// Data-stores that could not be reached or dropped us, and when: requests to them fail
+    /// at once for [`DEAD_FOR`] instead of each waiting out a connect timeout (a killed
+    /// worker's port refuses connections, which the socket library retries until timeout).
+    dead: Arc<Mutex<HashMap<String, std::time::Instant>>>,
     next_req: Arc<AtomicU64>,
 }
 
@@ -113,11 +149,23 @@ impl StorePool {
         StorePool {
             name: name.into(),
             conns: Default::default(),
+            dead: Default::default(),
             next_req: Arc::new(AtomicU64::new(1)),
         }
     }
 
     async fn conn(&self, addr: &str) -> Result<Arc<StoreConn>> {
+        if let Some(at) = self.dead.lock().expect("pool lock").get(addr) {
+            if at.elapsed() < DEAD_FOR {
+                return Err(Error::Transport {
+                    addr: addr.to_string(),
+                    message: format!(
+                        "data-store unreachable {:.1} s ago; {NOT_RETRYING}",
+                        at.elapsed().as_secs_f64()
+                    ),
+                });
+            }
+        }
         let attempt = {
             let mut map = self.conns.lock().expect("pool lock");
             let usable = match map.get(addr).and_then(|c| c.peek()) {
@@ -137,6 +185,9 @@ impl StorePool {
         let result = attempt.await;
         if result.is_err() {
             self.conns.lock().expect("pool lock").remove(addr);
+            mark_dead(&self.dead, addr);
+        } else {
+            self.dead.lock().expect("pool lock").remove(addr);
         }
         result
     }
@@ -149,6 +200,7 @@ impl StorePool {
             worker: None,
         }
         .encode()?;
+        refuses_connections(addr).await?;
         let connection = dealer::connect(addr, hello, None).await?;
         let pending: Pending = Default::default();
         let conn = Arc::new(StoreConn {
@@ -156,6 +208,7 @@ impl StorePool {
             pending: pending.clone(),
         });
         let conns = self.conns.clone();
+        let dead = self.dead.clone();
         let addr_owned = addr.to_string();
         let mut events = connection.events;
         let weak = Arc::downgrade(&conn);
@@ -172,6 +225,7 @@ impl StorePool {
             }
             // Lost: fail every waiter (dropping the senders) and forget the connection.
             pending.lock().expect("pending lock").clear();
+            mark_dead(&dead, &addr_owned);
             let mut map = conns.lock().expect("pool lock");
             let current = map.get(&addr_owned).and_then(|c| c.peek().cloned());
             if let (Some(Ok(cur)), Some(me)) = (current, weak.upgrade()) {

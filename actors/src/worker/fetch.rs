@@ -47,6 +47,14 @@ pub async fn gather_args(
                         break;
                     }
                 }
+                // The first failure against a store is worth a warning; the ones right after
+                // (the pool remembers it is gone) are not.
+                Err(e)
+                    if e.to_string()
+                        .contains(crate::transport::store_client::NOT_RETRYING) =>
+                {
+                    tracing::debug!(key = %dep.key, %addr, "fetch failed: {e}")
+                }
                 Err(e) => tracing::warn!(key = %dep.key, %addr, "fetch failed: {e}"),
             }
             last = Some(*holder);
