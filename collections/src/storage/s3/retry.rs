@@ -140,6 +140,53 @@ mod tests {
         assert!(http(404, "NoSuchKey").to_string().contains("s3://b/k"));
     }
 
+    fn server_error(status: u16) -> S3Error {
+        S3Error::HttpFailWithBody(status, "<Error><Code>SlowDown</Code></Error>".into())
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_a_bounded_number_of_times_and_fatal_ones_not() {
+        let mut calls = 0;
+        let ok = with_retry("s3://b/k", 4, || {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(server_error(503))
+                } else {
+                    Ok(7)
+                }
+            }
+        })
+        .await;
+        assert_eq!((ok.unwrap(), calls), (7, 3));
+        calls = 0;
+        let gave_up: Result<u8, Error> = with_retry("s3://b/k", 2, || {
+            calls += 1;
+            async { Err(server_error(500)) }
+        })
+        .await;
+        let e = gave_up.unwrap_err().to_string();
+        assert_eq!(calls, 3, "1 + 2 retries");
+        assert!(
+            e.contains("s3://b/k") && e.contains("after 3 attempts"),
+            "{e}"
+        );
+        calls = 0;
+        let fatal: Result<u8, Error> = with_retry("s3://b/k", 4, || {
+            calls += 1;
+            async {
+                Err(S3Error::HttpFailWithBody(
+                    404,
+                    "<Code>NoSuchKey</Code>".into(),
+                ))
+            }
+        })
+        .await;
+        assert!(matches!(fatal, Err(Error::NoSuchKey { .. })));
+        assert_eq!(calls, 1, "a missing key is not retried");
+    }
+
     #[test]
     fn backoff_doubles_and_is_capped() {
         assert_eq!(backoff(1), Duration::from_millis(100));
