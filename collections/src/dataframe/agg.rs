@@ -95,7 +95,8 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
         firsts.push(0);
         return Ok((ids, firsts));
     }
-    let valid = |i: usize| keys.iter().all(|k| k.is_valid(i));
+    let nulls = keys.iter().any(|k| k.null_count() > 0);
+    let valid = |i: usize| !nulls || keys.iter().all(|k| k.is_valid(i));
     macro_rules! assign {
         ($map:ident, $key:expr) => {
             for (i, g) in ids.iter_mut().enumerate() {
@@ -114,8 +115,28 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
     match (keys.len(), keys[0].data_type()) {
         (1, DataType::Int64) => {
             let a = keys[0].as_primitive::<Int64Type>();
-            let mut map: FxHashMap<i64, u32> = FxHashMap::default();
-            assign!(map, |i| a.value(i));
+            let range = arrow_arith::aggregate::min(a).zip(arrow_arith::aggregate::max(a));
+            match range {
+                // A narrow range of integers: a direct table instead of a hash map.
+                Some((lo, hi)) if (hi as i128 - lo as i128) < (n as i128).max(1 << 16) => {
+                    let mut table = vec![u32::MAX; (hi - lo) as usize + 1];
+                    for (i, g) in ids.iter_mut().enumerate() {
+                        if !valid(i) {
+                            continue;
+                        }
+                        let slot = &mut table[(a.value(i) - lo) as usize];
+                        if *slot == u32::MAX {
+                            *slot = firsts.len() as u32;
+                            firsts.push(i as u32);
+                        }
+                        *g = *slot;
+                    }
+                }
+                _ => {
+                    let mut map: FxHashMap<i64, u32> = FxHashMap::default();
+                    assign!(map, |i| a.value(i));
+                }
+            }
         }
         (1, DataType::Utf8) => {
             let a = keys[0].as_string::<i32>();
@@ -165,10 +186,18 @@ fn reduce(ids: &[u32], ngroups: usize, input: &ArrayRef, red: Red) -> ArrayRef {
         ($ty:ty, $init:expr, $f:expr, $out:ty) => {{
             let a = input.as_primitive::<$ty>();
             let mut acc = vec![$init; ngroups];
-            for (i, g) in ids.iter().enumerate() {
-                if *g != u32::MAX && a.is_valid(i) {
-                    let slot = &mut acc[*g as usize];
-                    *slot = $f(*slot, a.value(i));
+            if a.null_count() == 0 {
+                for (g, v) in ids.iter().zip(a.values().iter()) {
+                    if let Some(slot) = acc.get_mut(*g as usize) {
+                        *slot = $f(*slot, *v);
+                    }
+                }
+            } else {
+                for (i, g) in ids.iter().enumerate() {
+                    if *g != u32::MAX && a.is_valid(i) {
+                        let slot = &mut acc[*g as usize];
+                        *slot = $f(*slot, a.value(i));
+                    }
                 }
             }
             Arc::new(<$out>::from(acc)) as ArrayRef

@@ -259,3 +259,21 @@ fn merged_summaries_equal_one_summary_of_all_values() {
     assert_eq!(none[0], 0.0);
     assert!(none[1..].iter().all(|x| x.is_nan()));
 }
+
+#[test]
+fn integer_keys_number_alike_through_the_table_and_the_hash_map() {
+    use super::agg::group_ids;
+    // Narrow range (direct table) and wide range (hash map), both with a null and negatives.
+    for scale in [1i64, 1 << 40] {
+        let k = ints(vec![
+            Some(-3 * scale),
+            Some(2 * scale),
+            None,
+            Some(-3 * scale),
+            Some(0),
+        ]);
+        let (ids, firsts) = group_ids(&[k], 5).unwrap();
+        assert_eq!(ids, [0, 1, u32::MAX, 0, 2], "scale {scale}");
+        assert_eq!(firsts, [0, 1, 4]);
+    }
+}
