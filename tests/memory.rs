@@ -322,3 +322,18 @@ async fn spill_files_go_when_the_worker_is_stopped() -> Result<()> {
     ensure!(left.is_empty(), "left behind: {left:?}");
     Ok(())
 }
+
+/// The worker process never outlives its nanny, even one killed with SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_dies_with_its_nanny() -> Result<()> {
+    let (_s, addr) = scheduler(0, &[])?;
+    let (mut nanny, pid) = nanny_worker(&addr, "orphan", &[])?;
+    nanny.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Gone, or a zombie waiting to be reaped (a zombie's status has no VmRSS).
+    while status_kb(pid, "VmRSS:").is_ok() {
+        ensure!(Instant::now() < deadline, "worker {pid} outlived its nanny");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
