@@ -337,3 +337,37 @@ async fn a_worker_dies_with_its_nanny() -> Result<()> {
     }
     Ok(())
 }
+
+/// In an in-process cluster a worker past its terminate threshold stops its own actors only:
+/// the scheduler drops it and the rest of the process goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_worker_past_terminate_stops_alone() -> Result<()> {
+    use rask::actors::datastore::{MemoryConfig, MemoryLimit, Thresholds};
+    // Any process is above 95 % of 1 MB.
+    let memory = MemoryConfig {
+        limit: MemoryLimit::Bytes(MB),
+        thresholds: Thresholds {
+            target: None,
+            spill: None,
+            pause: None,
+            terminate: Some(0.95),
+        },
+        ..MemoryConfig::default()
+    };
+    let client = bounded("local cluster", 20, async {
+        Ok(rask::Client::local_with(rask::LocalConfig {
+            workers: 1,
+            memory,
+            ..rask::LocalConfig::default()
+        })
+        .await?)
+    })
+    .await?;
+    eventually("the worker stopped", 20, || async {
+        Ok(client.info().await?.workers.is_empty())
+    })
+    .await?;
+    // The scheduler (and this client) still answer.
+    ensure!(client.info().await?.workers.is_empty());
+    Ok(())
+}
