@@ -140,8 +140,22 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
         }
         (1, DataType::Utf8) => {
             let a = keys[0].as_string::<i32>();
-            let mut map: FxHashMap<&str, u32> = FxHashMap::default();
-            assign!(map, |i| a.value(i));
+            if a.value_offsets().windows(2).all(|w| w[1] - w[0] <= 7) {
+                // Short strings (codes, ids): bytes and length packed in a u64, hashed and
+                // compared as one integer.
+                let pack = |i: usize| {
+                    let b = a.value(i).as_bytes();
+                    let mut w = [0u8; 8];
+                    w[..b.len()].copy_from_slice(b);
+                    w[7] = b.len() as u8;
+                    u64::from_le_bytes(w)
+                };
+                let mut map: FxHashMap<u64, u32> = FxHashMap::default();
+                assign!(map, pack);
+            } else {
+                let mut map: FxHashMap<&str, u32> = FxHashMap::default();
+                assign!(map, |i| a.value(i));
+            }
         }
         (k, _) if k > 1 => {
             // Composite keys: number each column alone (fast paths above), then number the

@@ -277,3 +277,15 @@ fn integer_keys_number_alike_through_the_table_and_the_hash_map() {
         assert_eq!(firsts, [0, 1, 4]);
     }
 }
+
+#[test]
+fn short_and_long_strings_number_alike() {
+    use super::agg::group_ids;
+    // Up to 7 bytes the keys are packed into integers; "a" and "a\0" must stay apart.
+    for (x, y) in [("a", "a\0"), ("a-long-key", "a-long-key\0")] {
+        let k = strs(vec![Some(x), Some(y), None, Some(x), Some("")]);
+        let (ids, firsts) = group_ids(&[k], 5).unwrap();
+        assert_eq!(ids, [0, 1, u32::MAX, 0, 2], "{x:?}");
+        assert_eq!(firsts, [0, 1, 4]);
+    }
+}
