@@ -300,9 +300,13 @@ mod tests {
         let (records, good) = parse(&data);
         assert_eq!(records.len(), 2);
         assert_eq!(good, first_two);
-        // Random bytes never panic.
+        // Random bytes never panic (`RASK_FUZZ_ITERS` raises the count; scripts/fuzz.sh).
+        let iters: usize = std::env::var("RASK_FUZZ_ITERS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2000);
         let mut seed = 7u64;
-        for _ in 0..2000 {
+        for _ in 0..iters {
             let junk: Vec<u8> = (0..64)
                 .map(|_| {
                     seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
