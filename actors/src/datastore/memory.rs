@@ -216,6 +216,12 @@ pub fn decide(limit: u64, t: &Thresholds, r: &Reading) -> Decision {
     }
 }
 
+/// The limit in bytes `config` sets on this machine (`None`: unlimited, or `auto` without
+/// `/proc`).
+pub fn resolved_limit(config: &MemoryConfig) -> Option<u64> {
+    total_memory().and_then(|t| config.limit.resolve(t, config.host_workers))
+}
+
 /// How long a spilled value counts as "recently spilled": long enough for the allocator to
 /// return its pages (compute threads hand freed memory back after each task once process
 /// memory is above the spill threshold), short enough that a fast producer, spilling many

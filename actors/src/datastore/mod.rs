@@ -190,8 +190,7 @@ impl DataStore {
     ) -> Result<(Addr<DataStore>, String)> {
         let bound = bind_router(bind_addr).await?;
         let endpoint = bound.endpoint.clone();
-        let total = memory::total_memory();
-        let limit = total.and_then(|t| memory.limit.resolve(t, memory.host_workers));
+        let limit = memory::resolved_limit(&memory);
         if let Some(limit) = limit {
             tracing::info!(store = %name, "memory limit {} MiB", mib(limit));
         }

@@ -113,6 +113,8 @@ struct JobDone {
     attempt: Attempt,
     result: super::registry::InvokeResult,
     micros: u64,
+    /// Bytes of arguments the attempt held (for admission).
+    arg_bytes: u64,
 }
 
 /// Dependencies could not be fetched.
@@ -229,7 +231,8 @@ impl Worker {
             p.set_paused(s.paused);
             p.set_release(s.release);
         })));
-        let admission = Admission::new(admit::limit(config.nthreads));
+        let limit = datastore::memory::resolved_limit(&config.memory);
+        let admission = Admission::new(admit::limits(config.nthreads, limit));
         let (n, sa, threads) = (name.clone(), store_addr.clone(), config.nthreads);
         let conn = connect_with_backoff(
             &scheduler_addr,
@@ -382,6 +385,7 @@ impl Worker {
         let priority = task.priority;
         let job = move |args: Vec<Bytes>| {
             let me = me.clone();
+            let arg_bytes = args.iter().map(|a| a.len() as u64).sum();
             Job {
                 priority,
                 entry,
@@ -392,6 +396,7 @@ impl Worker {
                         attempt,
                         result,
                         micros,
+                        arg_bytes,
                     })
                 }),
                 taken,
@@ -437,7 +442,7 @@ impl Worker {
             if wanted {
                 start();
             } else {
-                self.admission.finish(&key, attempt);
+                self.admission.finish(&key, attempt, None);
             }
         }
     }
@@ -519,7 +524,10 @@ impl StreamHandler<SchedulerEvent> for Worker {
 impl Handler<JobDone> for Worker {
     type Result = ();
     fn handle(&mut self, msg: JobDone, ctx: &mut Context<Self>) {
-        if self.admission.finish(&msg.key, msg.attempt) {
+        if self
+            .admission
+            .finish(&msg.key, msg.attempt, Some(msg.arg_bytes))
+        {
             self.admit();
         }
         let Some((attempt, function, _)) = self.running.get(&msg.key).cloned() else {
@@ -569,7 +577,7 @@ impl Handler<JobDone> for Worker {
 impl Handler<DepsMissing> for Worker {
     type Result = ();
     fn handle(&mut self, msg: DepsMissing, _ctx: &mut Context<Self>) {
-        if self.admission.finish(&msg.key, msg.attempt) {
+        if self.admission.finish(&msg.key, msg.attempt, None) {
             self.admit();
         }
         if self

@@ -1,6 +1,7 @@
 //! The worker: the actor that takes tasks from the scheduler ([`actor`]), fetches their
-//! dependencies ([`fetch`]) a few tasks at a time ([`admit`]), runs them on the compute pool ([`pool`]) and stores results in its
-//! data-store; and the registry of named task functions ([`registry`]).
+//! dependencies ([`fetch`]) for as many tasks at a time as memory allows ([`admit`]), runs
+//! them on the compute pool ([`pool`]) and stores results in its data-store; and the registry
+//! of named task functions ([`registry`]).
 
 pub mod actor;
 pub mod admit;
