@@ -27,6 +27,7 @@ pub use rask_protocol as protocol;
 pub use rask_actors::client::{
     as_completed, wait, Client, ClientConfig, Future, IntoArg, IntoArgs, Status, SubmitOptions,
 };
+pub use rask_actors::client::{Event, Lease, Lock, Queue, Semaphore, Variable};
 pub use rask_actors::local::{LocalCluster, LocalConfig};
 pub use rask_actors::scheduler::{CoreConfig, SchedulerConfig};
 pub use rask_actors::task;

@@ -51,4 +51,8 @@ pub enum Error {
     /// The scheduler's journal could not be read or written.
     #[error("scheduler journal: {0}")]
     Journal(String),
+    /// The scheduler refused a coordination request (unknown key or dataset, a lease this
+    /// client does not hold, a dataset name already taken). Not retryable as is.
+    #[error("coordination: {0}")]
+    Coordination(String),
 }

@@ -8,11 +8,14 @@
 //! - [`messages`]: the messages, one enum per direction (`FromClient`, `ToClient`, …).
 //! - [`codec`]: postcard encoding of message batches onto ZeroMQ multipart frames,
 //!   with bulk values riding in frames of their own.
+//! - [`coord`]: the cluster-wide queues, locks, events, topics and datasets the scheduler
+//!   hosts (operations and their answers).
 //! - [`error`]: the one error type of this crate.
 
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod coord;
 pub mod error;
 pub mod handshake;
 pub mod ids;
@@ -20,6 +23,7 @@ pub mod messages;
 pub mod task;
 
 pub use codec::{decode_batch, decode_value, encode_batch, encode_value, Batch};
+pub use coord::{CoordOp, CoordReply, Item};
 pub use error::{ProtocolError, Result};
 pub use handshake::{Hello, HelloReply, Role, Welcome, WorkerHello, PROTOCOL_VERSION};
 pub use ids::{Attempt, ClientId, Key, RequestId, WorkerId};

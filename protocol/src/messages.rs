@@ -3,6 +3,7 @@
 //! postcard is not self-describing: variants and fields are only ever appended at the end;
 //! anything else bumps [`crate::PROTOCOL_VERSION`].
 
+use crate::coord::{CoordOp, CoordReply};
 use crate::ids::{Attempt, Key, RequestId, WorkerId};
 use crate::task::{Arg, TaskError, TaskSpec};
 use bytes::Bytes;
@@ -46,6 +47,14 @@ pub enum FromClient {
     /// answers each as it would a new want (`InMemory` / `Erred` now or later), or with a
     /// `LostData` error for a key it does not know.
     Resume(Vec<Key>),
+    /// A coordination operation (queues, variables, locks, semaphores, events, topics,
+    /// datasets); answered with [`Reply::Coord`].
+    Coord {
+        /// Request id echoed in the reply.
+        req: RequestId,
+        /// The operation.
+        op: CoordOp,
+    },
 }
 
 /// Values a client scattered to one worker.
@@ -70,6 +79,13 @@ pub enum ToClient {
         req: RequestId,
         /// The answer.
         reply: Reply,
+    },
+    /// An event logged on a topic this client subscribed to.
+    Event {
+        /// The topic.
+        topic: String,
+        /// The encoded value.
+        value: Bytes,
     },
 }
 
@@ -96,6 +112,8 @@ pub enum Reply {
     WhoHas(Vec<(Key, Vec<WorkerId>, u64)>),
     /// For [`FromClient::Info`].
     Info(ClusterInfo),
+    /// For [`FromClient::Coord`].
+    Coord(CoordReply),
 }
 
 /// A snapshot of the cluster as the scheduler sees it.

@@ -42,8 +42,10 @@ pub struct ClientActor {
     generation: u64,
     pub(super) stores: StorePool,
     pub(super) keys: HashMap<Key, Entry>,
-    requests: HashMap<u64, oneshot::Sender<Reply>>,
-    next_req: u64,
+    pub(super) requests: HashMap<u64, oneshot::Sender<Reply>>,
+    pub(super) next_req: u64,
+    /// Topic subscriptions of this client (see [`super::coord`]).
+    pub(super) topics: super::coord::Subscriptions,
     pub(super) outbox: Vec<FromClient>,
     addrs: rustc_hash::FxHashSet<Arc<str>>,
     flush_queued: bool,
@@ -104,6 +106,7 @@ impl ClientActor {
                 keys: HashMap::default(),
                 requests: HashMap::default(),
                 next_req: 1,
+                topics: Default::default(),
                 outbox: Vec::new(),
                 addrs: Default::default(),
                 flush_queued: false,
@@ -264,11 +267,8 @@ impl ClientActor {
                     self.set_status(&key, Status::Erred(e));
                 }
             }
-            ToClient::Reply { req, reply } => {
-                if let Some(tx) = self.requests.remove(&req.0) {
-                    let _ = tx.send(reply);
-                }
-            }
+            ToClient::Reply { req, reply } => self.deliver_reply(req, reply),
+            ToClient::Event { topic, value } => self.on_topic_event(topic, value),
         }
     }
 }

@@ -154,6 +154,11 @@ impl Client {
         Ok(client)
     }
 
+    /// The client actor (for the coordination primitives).
+    pub(super) fn actor(&self) -> &Addr<ClientActor> {
+        &self.inner.addr
+    }
+
     /// The scheduler address.
     pub fn scheduler(&self) -> &str {
         &self.inner.scheduler

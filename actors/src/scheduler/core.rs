@@ -84,6 +84,8 @@ pub struct Core {
     gone_clients: Vec<ClientId>,
     /// Stand-ins for the clients of a journal (see [`super::recovery`]).
     pub(super) stand_ins: rustc_hash::FxHashSet<ClientId>,
+    /// Queues, locks, events, topics and datasets (see [`super::coord`]).
+    pub(super) coord: super::coord::Coord,
     last_tick: Option<Instant>,
     next_worker: u32,
     next_client: u32,
@@ -107,6 +109,7 @@ impl Core {
             recovering_until: None,
             gone_clients: Vec::new(),
             stand_ins: Default::default(),
+            coord: Default::default(),
             names: Default::default(),
             last_tick: None,
             next_worker: 1,
@@ -246,6 +249,7 @@ impl Core {
         };
         self.gone_clients.push(id);
         self.stand_ins.remove(&id);
+        self.coord_client_gone(id, out);
         let keys: Vec<Key> = client.wants.into_iter().collect();
         for key in keys {
             self.unwant(id, &key, out);
@@ -320,6 +324,7 @@ impl Core {
             FromClient::Heartbeat => {}
             FromClient::Goodbye => self.remove_client(client, out),
             FromClient::Resume(keys) => self.resume(client, keys, out),
+            FromClient::Coord { req, op } => self.on_coord(client, req, op, out),
         }
         self.complete_zero(out);
     }
@@ -405,6 +410,7 @@ impl Core {
         self.release_due(out);
         self.fill_all(out);
         self.balance(out);
+        self.coord_tick(now, out);
         self.complete_zero(out);
         let ttl = self.config.worker_ttl;
         let stalled = self
@@ -431,7 +437,9 @@ impl Core {
         let gone: Vec<ClientId> = self
             .clients
             .iter()
-            .filter(|(_, c)| now.saturating_duration_since(c.last_seen) > cttl)
+            .filter(|(id, c)| {
+                **id != super::coord::HOLDER && now.saturating_duration_since(c.last_seen) > cttl
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in gone {

@@ -3,6 +3,7 @@
 //! ([`actor`]).
 
 pub mod actor;
+pub mod coord;
 pub mod core;
 mod failure;
 mod graph;

@@ -1,0 +1,218 @@
+//! Cluster-wide [`Queue`]s and [`Variable`]s, named and hosted by the scheduler.
+//!
+//! Both hold small values (encoded with postcard, like task results) or futures. A future
+//! stored in a queue or variable keeps its result alive on the cluster until it is taken out
+//! (or overwritten, or its put timed out), even if every client drops its own handle; the
+//! client that takes it gets a [`Future`] of its own. Do not mix values and futures in one
+//! queue: [`Queue::get_future`] on a plain value fails (and the item is gone).
+//!
+//! A `get` handed to the scheduler is answered exactly once; dropping the waiting Rust future
+//! before it completes does not withdraw the request, so an item answered to it is lost. Use
+//! the `timeout` argument to bound a wait instead.
+
+use super::coord::{ms, unexpected};
+use super::future::Future;
+use super::handle::Client;
+use crate::{Error, Result};
+use rask_protocol::{encode_value, CoordOp, CoordReply, Item};
+use serde::{de::DeserializeOwned, Serialize};
+use std::time::Duration;
+
+/// A named multi-producer/multi-consumer FIFO queue on the scheduler.
+///
+/// Consumers that wait are served in arrival order and each item reaches exactly one of them.
+/// `maxsize` (0: unbounded) is fixed by whichever client makes the queue exist first.
+#[derive(Clone)]
+pub struct Queue {
+    client: Client,
+    name: String,
+    maxsize: u32,
+}
+
+impl Queue {
+    /// A handle on the queue `name`; it exists on the scheduler from its first use.
+    pub fn new(client: &Client, name: impl Into<String>, maxsize: u32) -> Queue {
+        Queue {
+            client: client.clone(),
+            name: name.into(),
+            maxsize,
+        }
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn put_item(&self, item: Item, timeout: Option<Duration>) -> Result<()> {
+        let op = CoordOp::QueuePut {
+            name: self.name.clone(),
+            maxsize: self.maxsize,
+            item,
+            timeout_ms: ms(timeout),
+        };
+        let what = || format!("room in queue {}", self.name);
+        match self.client.coord(op, timeout, what).await? {
+            CoordReply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Appends a value, waiting up to `timeout` (`None`: forever) while the queue is full.
+    pub async fn put<T: Serialize>(&self, value: &T, timeout: Option<Duration>) -> Result<()> {
+        self.put_item(Item::Value(encode_value(value)?), timeout)
+            .await
+    }
+
+    /// Appends a future: its result stays on the cluster until a consumer takes it.
+    pub async fn put_future<T>(&self, future: &Future<T>, timeout: Option<Duration>) -> Result<()> {
+        self.put_item(Item::Key(future.key().clone()), timeout)
+            .await
+    }
+
+    async fn get_item(&self, timeout: Option<Duration>) -> Result<Item> {
+        let op = CoordOp::QueueGet {
+            name: self.name.clone(),
+            maxsize: self.maxsize,
+            timeout_ms: ms(timeout),
+        };
+        let what = || format!("an item of queue {}", self.name);
+        match self.client.coord(op, timeout, what).await? {
+            CoordReply::Item(item) => Ok(item),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Takes the oldest item, waiting up to `timeout` (`None`: forever) while the queue is
+    /// empty. A future's result is fetched.
+    pub async fn get<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
+        let item = self.get_item(timeout).await?;
+        self.client.item_value(item).await
+    }
+
+    /// Takes the oldest item, which must be a future.
+    pub async fn get_future<T>(&self, timeout: Option<Duration>) -> Result<Future<T>> {
+        match self.get_item(timeout).await? {
+            Item::Key(key) => Ok(self.client.adopt(key)),
+            Item::Value(_) => Err(Error::Coordination(format!(
+                "queue {} held a value where a future was expected",
+                self.name
+            ))),
+        }
+    }
+
+    /// Items in the queue now.
+    pub async fn qsize(&self) -> Result<u64> {
+        let op = CoordOp::QueueSize {
+            name: self.name.clone(),
+        };
+        match self.client.coord(op, None, String::new).await? {
+            CoordReply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Blocking form of [`Queue::put`].
+    pub fn put_blocking<T: Serialize>(&self, value: &T, timeout: Option<Duration>) -> Result<()> {
+        futures::executor::block_on(self.put(value, timeout))
+    }
+
+    /// Blocking form of [`Queue::get`].
+    pub fn get_blocking<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
+        futures::executor::block_on(self.get(timeout))
+    }
+
+    /// Blocking form of [`Queue::qsize`].
+    pub fn qsize_blocking(&self) -> Result<u64> {
+        futures::executor::block_on(self.qsize())
+    }
+}
+
+/// A named variable on the scheduler: `get` waits for a first `set`.
+#[derive(Clone)]
+pub struct Variable {
+    client: Client,
+    name: String,
+}
+
+impl Variable {
+    /// A handle on the variable `name`.
+    pub fn new(client: &Client, name: impl Into<String>) -> Variable {
+        Variable {
+            client: client.clone(),
+            name: name.into(),
+        }
+    }
+
+    async fn set_item(&self, item: Item) -> Result<()> {
+        let op = CoordOp::VariableSet {
+            name: self.name.clone(),
+            item,
+        };
+        match self.client.coord(op, None, String::new).await? {
+            CoordReply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets a value (waiting readers get it).
+    pub async fn set<T: Serialize>(&self, value: &T) -> Result<()> {
+        self.set_item(Item::Value(encode_value(value)?)).await
+    }
+
+    /// Sets a future: its result stays on the cluster while it is the variable's value.
+    pub async fn set_future<T>(&self, future: &Future<T>) -> Result<()> {
+        self.set_item(Item::Key(future.key().clone())).await
+    }
+
+    async fn get_item(&self, timeout: Option<Duration>) -> Result<Item> {
+        let op = CoordOp::VariableGet {
+            name: self.name.clone(),
+            timeout_ms: ms(timeout),
+        };
+        let what = || format!("a value of variable {}", self.name);
+        match self.client.coord(op, timeout, what).await? {
+            CoordReply::Item(item) => Ok(item),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The value, waiting up to `timeout` (`None`: forever) for a first `set`. A future's
+    /// result is fetched.
+    pub async fn get<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
+        let item = self.get_item(timeout).await?;
+        self.client.item_value(item).await
+    }
+
+    /// The value, which must be a future.
+    pub async fn get_future<T>(&self, timeout: Option<Duration>) -> Result<Future<T>> {
+        match self.get_item(timeout).await? {
+            Item::Key(key) => Ok(self.client.adopt(key)),
+            Item::Value(_) => Err(Error::Coordination(format!(
+                "variable {} holds a value, not a future",
+                self.name
+            ))),
+        }
+    }
+
+    /// Removes the value (a stored future's result is released).
+    pub async fn delete(&self) -> Result<()> {
+        let op = CoordOp::VariableDelete {
+            name: self.name.clone(),
+        };
+        match self.client.coord(op, None, String::new).await? {
+            CoordReply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Blocking form of [`Variable::set`].
+    pub fn set_blocking<T: Serialize>(&self, value: &T) -> Result<()> {
+        futures::executor::block_on(self.set(value))
+    }
+
+    /// Blocking form of [`Variable::get`].
+    pub fn get_blocking<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
+        futures::executor::block_on(self.get(timeout))
+    }
+}

@@ -1,0 +1,113 @@
+//! A named, bounded, multi-producer/multi-consumer queue. Waiting consumers are served first
+//! come, first served, and every item goes to exactly one of them; producers wait (in order)
+//! while the queue is full.
+
+use super::{Effects, Waiter};
+use rask_protocol::{ClientId, CoordReply, Item};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// One queue's state.
+#[derive(Debug, Default)]
+pub struct Queue {
+    /// Bound on `items` (0: unbounded).
+    maxsize: usize,
+    items: VecDeque<Item>,
+    /// Consumers waiting for an item (only while `items` is empty).
+    getters: VecDeque<Waiter>,
+    /// Producers waiting for room, with their items (only while `items` is full).
+    putters: VecDeque<(Waiter, Item)>,
+}
+
+impl Queue {
+    /// An empty queue of at most `maxsize` items (0: unbounded).
+    pub fn new(maxsize: usize) -> Self {
+        Queue {
+            maxsize,
+            ..Default::default()
+        }
+    }
+
+    /// Items stored now.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Nothing stored and nobody waiting.
+    pub fn is_idle(&self) -> bool {
+        self.items.is_empty() && self.getters.is_empty() && self.putters.is_empty()
+    }
+
+    fn full(&self) -> bool {
+        self.maxsize > 0 && self.items.len() >= self.maxsize
+    }
+
+    /// A producer offers `item`: straight to the oldest waiting consumer, else stored, else
+    /// (full) the producer waits — unless its deadline already passed.
+    pub fn put(&mut self, w: Waiter, item: Item, now: Instant, fx: &mut Effects) {
+        if let Some(g) = self.getters.pop_front() {
+            fx.give(g, item);
+            fx.reply(w, CoordReply::Done);
+        } else if !self.full() {
+            self.items.push_back(item);
+            fx.reply(w, CoordReply::Done);
+        } else if w.expired(now) {
+            fx.drop_item(item);
+            fx.reply(w, CoordReply::Timeout);
+        } else {
+            self.putters.push_back((w, item));
+        }
+    }
+
+    /// A consumer asks for an item: the oldest one (letting the oldest waiting producer in),
+    /// else it waits — unless its deadline already passed.
+    pub fn get(&mut self, w: Waiter, now: Instant, fx: &mut Effects) {
+        if let Some(item) = self.items.pop_front() {
+            fx.give(w, item);
+            if let Some((p, item)) = self.putters.pop_front() {
+                self.items.push_back(item);
+                fx.reply(p, CoordReply::Done);
+            }
+        } else if w.expired(now) {
+            fx.reply(w, CoordReply::Timeout);
+        } else {
+            self.getters.push_back(w);
+        }
+    }
+
+    /// Answers waits past their deadline.
+    pub fn expire(&mut self, now: Instant, fx: &mut Effects) {
+        self.getters.retain(|g| {
+            let keep = !g.expired(now);
+            if !keep {
+                fx.reply(*g, CoordReply::Timeout);
+            }
+            keep
+        });
+        let (late, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.putters)
+            .into_iter()
+            .partition(|(p, _)| p.expired(now));
+        self.putters = keep;
+        for (p, item) in late {
+            fx.drop_item(item);
+            fx.reply(p, CoordReply::Timeout);
+        }
+    }
+
+    /// A client left: its waiting gets end, its waiting puts are dropped with their items.
+    pub fn client_gone(&mut self, client: ClientId, fx: &mut Effects) {
+        self.getters.retain(|g| g.client != client);
+        let (gone, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.putters)
+            .into_iter()
+            .partition(|(p, _)| p.client == client);
+        self.putters = keep;
+        for (_, item) in gone {
+            fx.drop_item(item);
+        }
+    }
+}
