@@ -346,6 +346,20 @@ async fn merges_match_a_nested_loop_join_broadcast_or_shuffled() -> Result<()> {
             .to_string();
         assert!(err.contains("g") && err.contains("cast"), "{err}");
         assert!(left.merge(&right, &["nope"], JoinHow::Left).is_err());
+        // join: a merge on the index both sides were sorted by.
+        let (li, ri) = (
+            left.set_index(&client, "g").await?,
+            right.set_index(&client, "g").await?,
+        );
+        let got = li.join(&ri, JoinHow::Outer)?.compute(&client).await?;
+        assert_eq!(
+            sorted(lines(&got)),
+            reference_join(&lb, &rb, &["g"], JoinHow::Outer)
+        );
+        assert!(
+            left.join(&ri, JoinHow::Inner).is_err(),
+            "the left side has no index"
+        );
         Ok(())
     })
     .await

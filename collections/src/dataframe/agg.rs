@@ -160,24 +160,39 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
         (k, _) if k > 1 => {
             // Composite keys: number each column alone (fast paths above), then number the
             // pairs (ids so far, next column's id) — far cheaper than hashing row bytes.
-            let (mut acc, _) = group_ids(&keys[..1], n)?;
+            let (mut acc, first) = group_ids(&keys[..1], n)?;
+            let mut na = first.len();
             for key in &keys[1..] {
-                let (next, _) = group_ids(std::slice::from_ref(key), n)?;
-                let mut map: FxHashMap<u64, u32> = FxHashMap::default();
+                let (next, nb) = group_ids(std::slice::from_ref(key), n)?;
+                let nb = nb.len();
                 firsts.clear();
+                // Few possible pairs: a direct table; else a hash map of the packed pair.
+                let mut table = match na.checked_mul(nb) {
+                    Some(p) if p <= n.max(1 << 20) => vec![u32::MAX; p],
+                    _ => Vec::new(),
+                };
+                let mut map: FxHashMap<u64, u32> = FxHashMap::default();
                 for (i, (a, b)) in acc.iter_mut().zip(&next).enumerate() {
                     if *a == u32::MAX || *b == u32::MAX {
                         *a = u32::MAX;
                         continue;
                     }
-                    let pair = ((*a as u64) << 32) | *b as u64;
                     let fresh = firsts.len() as u32;
-                    let id = *map.entry(pair).or_insert(fresh);
+                    let id = if table.is_empty() {
+                        *map.entry(((*a as u64) << 32) | *b as u64).or_insert(fresh)
+                    } else {
+                        let slot = &mut table[*a as usize * nb + *b as usize];
+                        if *slot == u32::MAX {
+                            *slot = fresh;
+                        }
+                        *slot
+                    };
                     if id == fresh {
                         firsts.push(i as u32);
                     }
                     *a = id;
                 }
+                na = firsts.len();
             }
             ids = acc;
         }

@@ -291,6 +291,21 @@ impl DataFrame {
         self.merge_with(right, &MergeOptions::new(on, how))
     }
 
+    /// Joins on the index both sides were given by [`set_index`](Self::set_index) (Dask's
+    /// `join`): a [`merge`](Self::merge) on that column.
+    pub fn join(&self, right: &DataFrame, how: JoinHow) -> Result<DataFrame> {
+        let index = |df: &DataFrame| match df.divisions() {
+            Some(d) if d.by.len() == 1 => Some(d.by[0].0.clone()),
+            _ => None,
+        };
+        match (index(self), index(right)) {
+            (Some(a), Some(b)) if a == b => self.merge(right, &[&a], how),
+            (a, b) => Err(Error::Invalid(format!(
+                "join needs both sides indexed by the same column (set_index), not {a:?} and {b:?}"
+            ))),
+        }
+    }
+
     /// Joins with `right`: a broadcast join when one side is small and the join allows it,
     /// else a hash-shuffle join into as many partitions as the larger side has. Key types
     /// must be equal on both sides.

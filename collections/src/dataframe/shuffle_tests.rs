@@ -289,3 +289,29 @@ fn short_and_long_strings_number_alike() {
         assert_eq!(firsts, [0, 1, 4]);
     }
 }
+
+#[test]
+fn composite_keys_number_alike_through_the_pair_table_and_the_hash_map() {
+    use super::agg::group_ids;
+    // 3 × 2 possible pairs fit the table; 1500 strings × 1500 integers (2.25 M pairs, over
+    // 3000 rows) take the hash map. Rows with a null key are dropped.
+    let k = strs(vec![
+        Some("a"),
+        Some("b"),
+        Some("a"),
+        None,
+        Some("b"),
+        Some("c"),
+    ]);
+    let g = ints(vec![Some(1), Some(1), Some(2), Some(1), Some(1), None]);
+    let (ids, firsts) = group_ids(&[k, g], 6).unwrap();
+    assert_eq!(ids, [0, 1, 2, u32::MAX, 1, u32::MAX]);
+    assert_eq!(firsts, [0, 1, 2]);
+    let n = 3000;
+    let names: Vec<String> = (0..n).map(|i| format!("key-{}", i % 1500)).collect();
+    let k: ArrayRef = Arc::new(StringArray::from_iter_values(names.iter()));
+    let g = ints((0..n as i64).map(|i| Some((i % 1500) << 40)).collect());
+    let (ids, firsts) = group_ids(&[k, g], n).unwrap();
+    assert_eq!(firsts.len(), 1500);
+    assert!((0..n).all(|i| ids[i] == (i % 1500) as u32));
+}
