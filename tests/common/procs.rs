@@ -21,9 +21,15 @@ impl Proc {
 
     /// Starts `rask` with `args` and these extra environment variables.
     pub fn rask_with_env(name: &str, args: &[&str], env: &[(String, String)]) -> Result<Proc> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rask"))
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask"));
+        cmd.args(args).envs(env.iter().map(|(k, v)| (k, v)));
+        Proc::spawn(name, cmd)
+    }
+
+    /// Starts `cmd` (stdout read line by line, stderr inherited, `RUST_LOG` passed on).
+    pub fn spawn(name: &str, mut cmd: Command) -> Result<Proc> {
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let mut child = cmd
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -31,7 +37,7 @@ impl Proc {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .with_context(|| format!("cannot start rask {args:?}"))?;
+            .with_context(|| format!("cannot start {name} {args:?}"))?;
         let stdout = child.stdout.take().expect("piped");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

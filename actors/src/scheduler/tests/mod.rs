@@ -438,6 +438,7 @@ fn releasing_before_completion_cancels_the_work() {
     assert_eq!(h.core.task_count(), 0);
 }
 
+mod coord;
 mod loss;
 mod queue;
 mod recovery;
