@@ -62,6 +62,10 @@ pub struct SchedulerArgs {
     /// hold before recomputing what is missing.
     #[arg(long, default_value_t = 5.0)]
     pub recovery_window: f64,
+    /// Ready root tasks wait on the scheduler; each worker gets about this many milliseconds
+    /// of work per thread at a time (judged from past run times). 0 sends everything at once.
+    #[arg(long, default_value_t = 2.0)]
+    pub queue_target_ms: f64,
 }
 
 /// A stand-alone worker binary's command line (same flags as `rask worker`).

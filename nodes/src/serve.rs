@@ -38,6 +38,14 @@ async fn until_interrupted() {
     futures::future::select(term, int).await;
 }
 
+/// `--queue-target-ms` as the core wants it: 0 turns queuing off.
+pub fn queue_target(ms: f64) -> anyhow::Result<Option<Duration>> {
+    if !(ms.is_finite() && ms >= 0.0) {
+        bail!("--queue-target-ms must be 0 or a positive number of milliseconds, got {ms}");
+    }
+    Ok((ms > 0.0).then(|| Duration::from_secs_f64(ms / 1000.0)))
+}
+
 /// `rask scheduler`: serves until interrupted.
 pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
     let config = SchedulerConfig {
@@ -49,6 +57,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
             allowed_failures: args.allowed_failures,
             zero_worker: args.zero_worker,
             recovery_window: secs(args.recovery_window, "--recovery-window")?,
+            queue_target: queue_target(args.queue_target_ms)?,
             ..CoreConfig::default()
         },
         journal_dir: args.local_directory.clone(),

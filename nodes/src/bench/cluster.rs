@@ -102,6 +102,8 @@ impl Target {
             if zero {
                 sargs.push("--zero-worker".into());
             }
+            sargs.push("--queue-target-ms".into());
+            sargs.push(args.queue_target_ms.to_string());
             let (sched, line) = spawn("scheduler", &sargs, "listening at")?;
             let addr = line.rsplit(' ').next().unwrap_or_default().to_string();
             let mut procs = vec![sched];
@@ -133,6 +135,7 @@ impl Target {
             threads_per_worker: threads,
             core: CoreConfig {
                 zero_worker: zero,
+                queue_target: crate::serve::queue_target(args.queue_target_ms)?,
                 ..CoreConfig::default()
             },
             ..LocalConfig::default()

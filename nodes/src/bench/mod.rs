@@ -95,6 +95,10 @@ pub struct BenchArgs {
     /// Print a readable table as well as the JSON line.
     #[arg(long)]
     pub pretty: bool,
+    /// The scheduler's root-task queue target in milliseconds of work per worker thread (0:
+    /// no queuing); for `--local` and `--processes` clusters.
+    #[arg(long, default_value_t = 2.0)]
+    pub queue_target_ms: f64,
 }
 
 /// Runs a benchmark and prints its figures.
