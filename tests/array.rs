@@ -38,6 +38,21 @@ async fn slicing_reshaping_and_joining_match_ndarray() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sums_split_into_terms_and_means_match_ndarray() -> Result<()> {
+    sums::split_sums(&local().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integer_array_indexing_matches_ndarray_select() -> Result<()> {
+    indexing::take(&local().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boolean_mask_indexing_matches_ndarray() -> Result<()> {
+    indexing::masks(&local().await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_linear_algebra_matches_ndarray() -> Result<()> {
     linear_algebra(&local().await?).await
 }

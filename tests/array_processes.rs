@@ -17,6 +17,9 @@ async fn array_scenarios_on_stock_workers() -> Result<()> {
     array_scenarios::reductions(&client).await?;
     array_scenarios::shapes(&client).await?;
     array_scenarios::linear_algebra(&client).await?;
+    array_scenarios::sums::split_sums(&client).await?;
+    array_scenarios::indexing::take(&client).await?;
+    array_scenarios::indexing::masks(&client).await?;
     array_scenarios::storage_and_errors(&client, dir.path()).await?;
     let report =
         array_scenarios::bounded("bench", 120, rask::array::bench_array(&client, 300, 128)).await?;

@@ -2,8 +2,10 @@
 //! chunkings, computes on the cluster and compares with ndarray on the whole array.
 #![allow(dead_code)]
 
+pub mod indexing;
 pub mod ops;
 pub mod shapes;
+pub mod sums;
 
 pub use ops::*;
 pub use shapes::*;

@@ -207,29 +207,88 @@ pub fn encode_array<T: Element>(a: &ArrayD<T>) -> Bytes {
     Bytes::from(out)
 }
 
+/// An encoded block's header, parsed, and its data bytes, not copied.
+#[derive(Debug, Clone, Copy)]
+pub struct RawBlock<'a> {
+    /// The element type.
+    pub dtype: DType,
+    /// The shape (at most 255 axes; only the first `ndim` entries are used).
+    shape: [usize; 8],
+    ndim: usize,
+    /// The elements, little-endian, row-major.
+    pub data: &'a [u8],
+}
+
+impl<'a> RawBlock<'a> {
+    /// Parses a header and data (no varint prefix), checking the data length; blocks of more
+    /// than 8 axes are not viewed raw (`None`).
+    pub fn parse(b: &'a [u8]) -> Result<Option<RawBlock<'a>>, String> {
+        if b.len() < 8 || &b[..4] != MAGIC {
+            return Err("not an array block (bad magic)".into());
+        }
+        let dtype = DType::from_code(b[4]).ok_or_else(|| format!("unknown dtype code {}", b[4]))?;
+        let ndim = b[5] as usize;
+        let head = 8 + 8 * ndim;
+        if b.len() < head {
+            return Err("array block header is cut short".into());
+        }
+        if ndim > 8 {
+            return Ok(None);
+        }
+        let mut shape = [0usize; 8];
+        for (i, d) in shape.iter_mut().enumerate().take(ndim) {
+            *d = u64::from_le_bytes(read8(&b[8 + 8 * i..])) as usize;
+        }
+        let n: usize = shape[..ndim].iter().product();
+        let data = &b[head..];
+        if Some(data.len()) != n.checked_mul(dtype.size()) {
+            return Err(format!(
+                "array block of shape {:?} has {} data bytes, expected {}",
+                &shape[..ndim],
+                data.len(),
+                n.saturating_mul(dtype.size())
+            ));
+        }
+        Ok(Some(RawBlock {
+            dtype,
+            shape,
+            ndim,
+            data,
+        }))
+    }
+
+    /// Parses a full wire encoding (varint prefix, header, data).
+    pub fn parse_wire(bytes: &'a [u8]) -> Result<Option<RawBlock<'a>>, String> {
+        RawBlock::parse(strip_varint(bytes)?)
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape[..self.ndim]
+    }
+}
+
 /// Parses a header and data (no varint prefix).
 pub fn decode_payload(b: &[u8]) -> Result<Block, String> {
-    if b.len() < 8 || &b[..4] != MAGIC {
-        return Err("not an array block (bad magic)".into());
+    if let Some(raw) = RawBlock::parse(b)? {
+        return decode_raw(raw.dtype, raw.shape().to_vec(), raw.data);
     }
-    let dtype = DType::from_code(b[4]).ok_or_else(|| format!("unknown dtype code {}", b[4]))?;
     let ndim = b[5] as usize;
-    let head = 8 + 8 * ndim;
-    if b.len() < head {
-        return Err("array block header is cut short".into());
-    }
     let shape: Vec<usize> = (0..ndim)
         .map(|i| u64::from_le_bytes(read8(&b[8 + 8 * i..])) as usize)
         .collect();
     let n: usize = shape.iter().product();
-    let data = &b[head..];
+    let dtype = DType::from_code(b[4]).ok_or("unknown dtype")?;
+    let data = &b[8 + 8 * ndim..];
     if data.len() != n * dtype.size() {
         return Err(format!(
-            "array block of shape {shape:?} has {} data bytes, expected {}",
-            data.len(),
-            n * dtype.size()
+            "array block of shape {shape:?} has the wrong data length"
         ));
     }
+    decode_raw(dtype, shape, data)
+}
+
+fn decode_raw(dtype: DType, shape: Vec<usize>, data: &[u8]) -> Result<Block, String> {
     fn read<T: Element>(shape: Vec<usize>, data: &[u8]) -> Result<ArrayD<T>, String> {
         let v: Vec<T> = data.chunks_exact(T::DTYPE.size()).map(T::read_le).collect();
         ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(|e| e.to_string())

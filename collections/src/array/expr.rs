@@ -9,6 +9,7 @@
 
 use super::block::Block;
 use super::dtype::DType;
+use super::index;
 use super::ops::{self, BinaryOp, UnaryOp};
 use super::random::{self, Distribution};
 use crate::with_block;
@@ -127,6 +128,14 @@ pub enum Expr {
     Reshape(Vec<usize>, Box<Expr>),
     /// A registered function taking and returning one block.
     Map(String, Box<Expr>),
+    /// The listed positions along an axis, in order (repeats allowed): numpy's `take`.
+    Take(usize, Vec<usize>, Box<Expr>),
+    /// Blocks joined along an axis.
+    Concat(usize, Vec<Expr>),
+    /// The positions along an axis where a 1-d boolean mask (the second operand) is true.
+    Compress(usize, Box<Expr>, Box<Expr>),
+    /// The number of true elements, as a one-element `i64` block.
+    CountTrue(Box<Expr>),
 }
 
 impl Expr {
@@ -139,8 +148,11 @@ impl Expr {
             | Expr::Transpose(_, a)
             | Expr::Slice(_, _, a)
             | Expr::Reshape(_, a)
-            | Expr::Map(_, a) => a.size(),
-            Expr::Binary(_, a, b) => a.size() + b.size(),
+            | Expr::Map(_, a)
+            | Expr::Take(_, _, a)
+            | Expr::CountTrue(a) => a.size(),
+            Expr::Binary(_, a, b) | Expr::Compress(_, a, b) => a.size() + b.size(),
+            Expr::Concat(_, parts) => parts.iter().map(Expr::size).sum(),
             Expr::Where(c, a, b) => c.size() + a.size() + b.size(),
         }
     }
@@ -160,8 +172,13 @@ impl Expr {
             | Expr::AsType(_, a)
             | Expr::Transpose(_, a)
             | Expr::Slice(_, _, a)
-            | Expr::Reshape(_, a) => a.calls_function(),
-            Expr::Binary(_, a, b) => a.calls_function() || b.calls_function(),
+            | Expr::Reshape(_, a)
+            | Expr::Take(_, _, a)
+            | Expr::CountTrue(a) => a.calls_function(),
+            Expr::Binary(_, a, b) | Expr::Compress(_, a, b) => {
+                a.calls_function() || b.calls_function()
+            }
+            Expr::Concat(_, parts) => parts.iter().any(Expr::calls_function),
             Expr::Where(c, a, b) => c.calls_function() || a.calls_function() || b.calls_function(),
         }
     }
@@ -176,8 +193,11 @@ impl Expr {
             | Expr::Transpose(_, a)
             | Expr::Slice(_, _, a)
             | Expr::Reshape(_, a)
-            | Expr::Map(_, a) => a.has_input(),
-            Expr::Binary(_, a, b) => a.has_input() || b.has_input(),
+            | Expr::Map(_, a)
+            | Expr::Take(_, _, a)
+            | Expr::CountTrue(a) => a.has_input(),
+            Expr::Binary(_, a, b) | Expr::Compress(_, a, b) => a.has_input() || b.has_input(),
+            Expr::Concat(_, parts) => parts.iter().any(Expr::has_input),
             Expr::Where(c, a, b) => c.has_input() || a.has_input() || b.has_input(),
         }
     }
@@ -194,6 +214,12 @@ impl Expr {
             Expr::Slice(s, d, a) => Expr::Slice(s, d, b(a)),
             Expr::Reshape(s, a) => Expr::Reshape(s, b(a)),
             Expr::Map(n, a) => Expr::Map(n, b(a)),
+            Expr::Take(ax, idx, a) => Expr::Take(ax, idx, b(a)),
+            Expr::CountTrue(a) => Expr::CountTrue(b(a)),
+            Expr::Compress(ax, x, m) => Expr::Compress(ax, b(x), b(m)),
+            Expr::Concat(ax, parts) => {
+                Expr::Concat(ax, parts.into_iter().map(|p| p.remap(f)).collect())
+            }
             Expr::Binary(op, x, y) => Expr::Binary(op, b(x), b(y)),
             Expr::Where(c, x, y) => Expr::Where(b(c), b(x), b(y)),
         }
@@ -212,8 +238,15 @@ impl Expr {
             | Expr::Transpose(_, a)
             | Expr::Slice(_, _, a)
             | Expr::Reshape(_, a)
-            | Expr::Map(_, a) => a.count_inputs(uses),
-            Expr::Binary(_, a, b) => {
+            | Expr::Map(_, a)
+            | Expr::Take(_, _, a)
+            | Expr::CountTrue(a) => a.count_inputs(uses),
+            Expr::Concat(_, parts) => {
+                for p in parts {
+                    p.count_inputs(uses);
+                }
+            }
+            Expr::Binary(_, a, b) | Expr::Compress(_, a, b) => {
                 a.count_inputs(uses);
                 b.count_inputs(uses);
             }
@@ -281,6 +314,19 @@ impl Expr {
                 let out = (entry.invoke)(&[arg]).map_err(|(_, m)| format!("in {name}: {m}"))?;
                 Block::decode(&out).map_err(|e| format!("{name} did not return a block: {e}"))
             }
+            Expr::Take(axis, idx, a) => index::take(a.eval_in(env)?, *axis, idx),
+            Expr::Concat(axis, parts) => {
+                let blocks = parts
+                    .iter()
+                    .map(|p| p.eval_in(env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                index::concat(blocks, *axis)
+            }
+            Expr::Compress(axis, a, m) => {
+                let a = a.eval_in(env)?;
+                index::compress(a, *axis, m.eval_in(env)?)
+            }
+            Expr::CountTrue(m) => index::count_true(m.eval_in(env)?),
         }
     }
 }

@@ -35,9 +35,11 @@
 //!   seeded `random_uniform`/`random_normal`.
 //! - [`elementwise`], [`operators`]: arithmetic, comparisons, `where`, unary math,
 //!   `map_blocks`; `+ - * / %` and unary `-` on `&Array` (each giving a `Result`).
-//! - [`reduce`]: `sum`, `mean`, `var`, `std`, `min`, `max`, `argmin`, `argmax`, `any`, `all`.
+//! - [`reduce`]: `sum`, `mean`, `var`, `std`, `min`, `max`, `argmin`, `argmax`, `any`, `all`;
+//!   [`rawsum`]: sums read straight from received `f64` bytes.
 //! - [`shape`], [`rechunk`]: slicing, indexing, `transpose`, `reshape`, `concatenate`,
 //!   `stack`, `rechunk`.
+//! - [`index`]: integer-array indexing (`take`) and boolean masks (`index_bool`, `compress`).
 //! - [`linalg`]: blocked `matmul`/`dot`, `tensordot`, tall-skinny QR and `lstsq`.
 //! - [`npy`], [`store`]: `.npy` files, one per block.
 //! - [`bench`](mod@bench): the array benchmark (`rask bench array`).
@@ -53,6 +55,7 @@ pub mod dtype;
 pub mod elementwise;
 pub mod expr;
 pub mod funcs;
+pub mod index;
 pub mod lazy;
 pub mod linalg;
 pub mod npy;
@@ -60,6 +63,7 @@ pub mod operators;
 pub mod ops;
 pub mod qr;
 pub mod random;
+pub mod rawsum;
 pub mod rechunk;
 pub mod reduce;
 pub mod shape;

@@ -16,6 +16,7 @@ use super::block::{Block, BlockBuf};
 use super::dtype::{DType, Element, Numeric};
 use super::expr::Expr;
 use super::funcs::spec;
+use super::rawsum::fast_sum;
 use crate::raw::failed;
 use bytes::Bytes;
 use ndarray::{ArrayD, Axis, IxDyn, Zip};
@@ -47,6 +48,8 @@ pub enum ReduceOp {
     ArgMin,
     /// Greatest value and its index.
     ArgMax,
+    /// Sum in `f64` and count (for means).
+    SumCount,
 }
 
 /// What the root makes of the combined partial.
@@ -77,6 +80,10 @@ pub struct PartialSpec {
     pub offset: Vec<usize>,
     /// The array's shape (for arg-reductions over all axes).
     pub full: Vec<usize>,
+    /// For a sum over all axes of one term of a block (see
+    /// [`split_sum_terms`](super::rawsum::split_sum_terms)): the block's shape, which the
+    /// term broadcasts to, so its sum counts each element as often as the block repeats it.
+    pub broadcast_to: Option<Vec<usize>>,
 }
 
 /// A combine task's spec.
@@ -288,6 +295,14 @@ fn partial(spec: &PartialSpec, block: Block) -> std::result::Result<Partial, Str
             let max = spec.op == ReduceOp::ArgMax;
             (0.0, crate::with_block!(&block, a => arg(a, spec, max)?))
         }
+        ReduceOp::SumCount => {
+            let a = block
+                .astype(DType::F64)
+                .into_array::<f64>()
+                .ok_or("not f64")?;
+            let s = sum_keep(&a, axis);
+            (count(a.len(), s.len()), vec![Block::F64(s)])
+        }
     };
     Ok(Partial {
         n,
@@ -295,10 +310,56 @@ fn partial(spec: &PartialSpec, block: Block) -> std::result::Result<Partial, Str
     })
 }
 
-/// Computes a block's partial (`args[0]` is the [`PartialSpec`]).
+/// How often broadcasting to `shape` repeats each of `elements` elements.
+fn repeats(shape: &[usize], elements: usize) -> usize {
+    shape
+        .iter()
+        .product::<usize>()
+        .checked_div(elements)
+        .unwrap_or(0)
+}
+
+/// Elements summed into each output position.
+fn count(elements: usize, outputs: usize) -> f64 {
+    elements.checked_div(outputs).unwrap_or(0) as f64
+}
+
+/// Computes a block's partial (`args[0]` is the [`PartialSpec`]). Sums of `f64` blocks are
+/// taken from the received bytes when they can be ([`fast_sum`]).
 pub fn run_partial(args: &[Bytes]) -> InvokeResult {
     let (spec, inputs): (PartialSpec, _) = spec(args)?;
+    if matches!(spec.op, ReduceOp::Sum | ReduceOp::SumCount) {
+        if let Some((elements, mut s)) = fast_sum(&spec.expr, inputs, spec.axis) {
+            let n = match spec.op {
+                ReduceOp::SumCount => count(elements, s.len()),
+                _ => 0.0,
+            };
+            if let Some(to) = &spec.broadcast_to {
+                let f = repeats(to, elements) as f64;
+                s.mapv_inplace(|v| v * f);
+            }
+            let p = Partial {
+                n,
+                blocks: vec![buf(Block::F64(s))],
+            };
+            return encode_value(&p).map_err(|e| failed(e.to_string()));
+        }
+    }
     let block = spec.expr.eval(inputs).map_err(failed)?;
-    let p = partial(&spec, block).map_err(failed)?;
+    let elements: usize = block.shape().iter().product();
+    let mut p = partial(&spec, block).map_err(failed)?;
+    if let (Some(to), ReduceOp::Sum) = (&spec.broadcast_to, spec.op) {
+        let scaled = p.blocks[0]
+            .decode()
+            .and_then(|b| {
+                let f = Block::F64(ndarray::ArrayD::from_elem(
+                    IxDyn(&[]),
+                    repeats(to, elements) as f64,
+                ));
+                super::ops::binary(super::ops::BinaryOp::Mul, b.astype(DType::F64), f)
+            })
+            .map_err(failed)?;
+        p.blocks[0] = buf(scaled);
+    }
     encode_value(&p).map_err(|e| failed(e.to_string()))
 }

@@ -18,7 +18,10 @@ fn data(shape: &[usize]) -> ArrayD<f64> {
 }
 
 //  x (2×2 blocks) ─▶ x + x.T ─▶ sum
-//  one partial task per block (the addition and the transpose are inlined), one root.
+//  the sum over all axes splits into its terms: two partial tasks per off-diagonal block,
+//  each reading one source block (so no block moves between workers), one per diagonal
+//  block (both terms read it), one root.
+//  x * x.T ─▶ sum: one partial per block, the product and the transpose inlined.
 #[test]
 fn elementwise_work_is_inlined_into_reductions_and_products() {
     let x = from_ndarray(&data(&[4, 4]), 2).unwrap();
@@ -26,9 +29,21 @@ fn elementwise_work_is_inlined_into_reductions_and_products() {
     let tasks = cull(s.graph(), s.keys()).unwrap();
     let by_fn = |name: &str| tasks.iter().filter(|t| t.function == name).count();
     assert_eq!(by_fn(funcs::BLOCK), 4, "the four source blocks");
-    assert_eq!(by_fn(reduce::PARTIAL), 4);
+    assert_eq!(by_fn(reduce::PARTIAL), 6);
     assert_eq!(by_fn(tree::COMBINE), 1);
-    assert_eq!(tasks.len(), 9);
+    assert_eq!(tasks.len(), 11);
+    assert!(tasks
+        .iter()
+        .filter(|t| t.function == reduce::PARTIAL)
+        .all(|t| t.dependencies().len() == 1));
+    let p = x.mul(x.t().unwrap()).unwrap().sum(None).unwrap();
+    let tasks = cull(p.graph(), p.keys()).unwrap();
+    let partials: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.function == reduce::PARTIAL)
+        .collect();
+    assert_eq!(partials.len(), 4);
+    assert_eq!(partials[1].dependencies().len(), 2);
     // The slice feeding a product is inlined too: 2 × 1 output blocks, each the sum of two
     // block products (4 product tasks, 2 sums, the 4 source blocks).
     let right = x
@@ -89,6 +104,7 @@ fn partial(
         expr: expr::Expr::Input(0),
         offset,
         full: vec![6, 4],
+        broadcast_to: None,
     };
     run_partial(&[
         encode_value(&spec).unwrap(),

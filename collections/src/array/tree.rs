@@ -8,6 +8,7 @@ use super::expr::Expr;
 use super::funcs::spec;
 use super::lazy::Lazy;
 use super::ops::{binary, BinaryOp};
+use super::rawsum::split_sum_terms;
 use super::reduce::{better, CombineSpec, Finish, Partial, PartialSpec, ReduceOp, PARTIAL};
 use super::Array;
 use crate::graph::Task;
@@ -51,6 +52,7 @@ fn merge(op: ReduceOp, a: (f64, Vec<Block>), b: (f64, Vec<Block>)) -> Res<(f64, 
     let two = |op| -> Res<Vec<Block>> { Ok(vec![binary(op, a.1[0].clone(), b.1[0].clone())?]) };
     Ok(match op {
         ReduceOp::Sum => (0.0, two(BinaryOp::Add)?),
+        ReduceOp::SumCount => (a.0 + b.0, two(BinaryOp::Add)?),
         ReduceOp::Min => (0.0, two(BinaryOp::Minimum)?),
         ReduceOp::Max => (0.0, two(BinaryOp::Maximum)?),
         ReduceOp::Any => (0.0, two(BinaryOp::Or)?),
@@ -101,6 +103,9 @@ fn finish(spec: &CombineSpec, n: f64, mut bs: Vec<Block>) -> Res<Block> {
     let out = match spec.finish {
         None | Some(Finish::Value) => bs.swap_remove(0),
         Some(Finish::Index) => bs.swap_remove(1),
+        Some(Finish::Mean) if spec.op == ReduceOp::SumCount => {
+            Block::F64(f(bs.swap_remove(0))?.mapv(|s| s / n))
+        }
         Some(Finish::Mean) => bs.swap_remove(0),
         Some(Finish::Var(ddof)) => Block::F64(f(bs.swap_remove(1))?.mapv(|m| m / (n - ddof))),
         Some(Finish::Std(ddof)) => {
@@ -155,20 +160,35 @@ impl<T: Element> Array<T> {
         let grid = self.numblocks();
         let st: Vec<Vec<usize>> = self.chunks.iter().map(|c| starts(c)).collect();
         let mut partials = Vec::with_capacity(self.keys.len());
+        let mut lane_of = Vec::with_capacity(self.keys.len());
         for (ix, key) in grid_indices(&grid).iter().zip(&self.keys) {
             let mut lazy = Lazy::of(&self.graph, key);
             if let Some(d) = cast {
                 lazy = lazy.map(|e| Expr::AsType(d, e));
             }
-            let spec = PartialSpec {
-                op,
-                axis,
-                expr: lazy.expr,
-                offset: (0..ix.len()).map(|d| st[d][ix[d]]).collect(),
-                full: self.shape.clone(),
+            let block: Vec<usize> = (0..ix.len()).map(|d| self.chunks[d][ix[d]]).collect();
+            // A sum of f64 terms over all axes: one partial per term, each where its input is.
+            let terms = (op == ReduceOp::Sum && axis.is_none() && T::DTYPE == DType::F64)
+                .then(|| split_sum_terms(&lazy))
+                .flatten();
+            let (parts, broadcast_to) = match terms {
+                Some(t) => (t, Some(block)),
+                None => (vec![lazy], None),
             };
-            let args = Lazy::args(Arg::Value(encode_value(&spec)?), lazy.inputs);
-            partials.push(graph.insert(Task::new(&format!("{name}-partial"), PARTIAL, args)));
+            for part in parts {
+                let spec = PartialSpec {
+                    op,
+                    axis,
+                    expr: part.expr,
+                    offset: (0..ix.len()).map(|d| st[d][ix[d]]).collect(),
+                    full: self.shape.clone(),
+                    broadcast_to: broadcast_to.clone(),
+                };
+                let args = Lazy::args(Arg::Value(encode_value(&spec)?), part.inputs);
+                let prefix = format!("{name}-partial");
+                partials.push(graph.insert(Task::new(&prefix, PARTIAL, args)));
+                lane_of.push(ix.clone());
+            }
         }
         // Lanes: the blocks sharing every index but the reduced axis's.
         let out_grid: Vec<usize> = match axis {
@@ -181,7 +201,7 @@ impl<T: Element> Array<T> {
             None => Vec::new(),
         };
         let mut lanes: Vec<Vec<Key>> = vec![Vec::new(); out_grid.iter().product()];
-        for (ix, k) in grid_indices(&grid).iter().zip(partials) {
+        for (ix, k) in lane_of.iter().zip(partials) {
             let lane: Vec<usize> = match axis {
                 Some(ax) => ix
                     .iter()
@@ -257,9 +277,9 @@ impl<T: Element> Array<T> {
         self.reduction(ReduceOp::Sum, axis, Finish::Value, Self::sum_cast(), "sum")
     }
 
-    /// Mean along `axis` (or of everything), in `f64`.
+    /// Mean along `axis` (or of everything), in `f64`: a tree of partial sums and counts.
     pub fn mean(&self, axis: Option<usize>) -> Result<Array<f64>> {
-        self.reduction(ReduceOp::Moments, axis, Finish::Mean, None, "mean")
+        self.reduction(ReduceOp::SumCount, axis, Finish::Mean, None, "mean")
     }
 
     /// Variance with `ddof` delta degrees of freedom (numpy's default is 0), in `f64`.
