@@ -97,7 +97,7 @@ pub struct InMemoryMsg {
     /// The worker holding it.
     pub worker: WorkerId,
     /// That worker's data-store address.
-    pub addr: String,
+    pub addr: std::sync::Arc<str>,
     /// Size of the encoded value.
     pub nbytes: u64,
     /// The value itself when it is small and just finished (no fetch needed).
@@ -182,8 +182,9 @@ pub struct ComputeMsg {
     pub key: Key,
     /// This attempt's number.
     pub attempt: Attempt,
-    /// Registered function name.
-    pub function: String,
+    /// Registered function name (shared: a million tasks of one function share one string;
+    /// on the wire it is a plain string).
+    pub function: std::sync::Arc<str>,
     /// Positional arguments.
     pub args: Vec<Arg>,
     /// For every dependency key among `args`: who holds it.
@@ -198,7 +199,7 @@ pub struct DepLocation {
     /// The dependency's key.
     pub key: Key,
     /// Holders: worker id and data-store address.
-    pub holders: Vec<(WorkerId, String)>,
+    pub holders: Vec<(WorkerId, std::sync::Arc<str>)>,
 }
 
 /// Worker → scheduler.

@@ -44,8 +44,8 @@ pub struct ClientActor {
     pub(super) keys: HashMap<Key, Entry>,
     pub(super) requests: HashMap<u64, oneshot::Sender<Reply>>,
     pub(super) next_req: u64,
-    /// Topic subscriptions of this client (see [`super::coord`]).
-    pub(super) topics: super::coord::Subscriptions,
+    /// Topic streams and requests to undo (see [`super::coord`]).
+    pub(super) coord: super::coord::CoordState,
     pub(super) outbox: Vec<FromClient>,
     addrs: rustc_hash::FxHashSet<Arc<str>>,
     flush_queued: bool,
@@ -106,7 +106,7 @@ impl ClientActor {
                 keys: HashMap::default(),
                 requests: HashMap::default(),
                 next_req: 1,
-                topics: Default::default(),
+                coord: Default::default(),
                 outbox: Vec::new(),
                 addrs: Default::default(),
                 flush_queued: false,
@@ -196,13 +196,12 @@ impl ClientActor {
     }
 
     /// One shared copy of each data-store address, however many keys live there.
-    fn intern_addr(&mut self, addr: String) -> Arc<str> {
-        if let Some(a) = self.addrs.get(addr.as_str()) {
+    fn intern_addr(&mut self, addr: Arc<str>) -> Arc<str> {
+        if let Some(a) = self.addrs.get(&*addr) {
             return a.clone();
         }
-        let a: Arc<str> = Arc::from(addr);
-        self.addrs.insert(a.clone());
-        a
+        self.addrs.insert(addr.clone());
+        addr
     }
 
     pub(super) fn flush_soon(&mut self, ctx: &mut Context<Self>) {
@@ -317,6 +316,7 @@ impl Handler<Reconnected> for ClientActor {
         if !live.is_empty() {
             self.outbox.insert(0, FromClient::Resume(live));
         }
+        self.coord_reconnected();
         self.flush();
     }
 }

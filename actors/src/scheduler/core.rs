@@ -155,7 +155,7 @@ impl Core {
         self.next_worker += 1;
         let mut worker = Worker {
             name,
-            store_addr: hello.store_addr.clone(),
+            store_addr: hello.store_addr.as_str().into(),
             nthreads: hello.nthreads.max(1),
             functions: hello.functions.iter().cloned().collect(),
             processing: Default::default(),
@@ -483,7 +483,7 @@ impl Core {
                 .map(|(id, w)| WorkerInfo {
                     id: *id,
                     name: w.name.clone(),
-                    store_addr: w.store_addr.clone(),
+                    store_addr: w.store_addr.to_string(),
                     nthreads: w.nthreads,
                     processing: w.processing.len() as u32,
                     keys: w.has.len() as u64,

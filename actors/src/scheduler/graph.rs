@@ -10,6 +10,7 @@ use rask_protocol::{
     Attempt, ClientId, ComputeMsg, DepLocation, InMemoryMsg, Key, ScatteredMsg, TaskError,
     TaskErrorKind, TaskSpec, ToClient, ToWorker, WorkerId,
 };
+use std::sync::Arc;
 
 impl Core {
     /// Records a new task (state `Released`); [`Core::link_dependencies`] links it once the
@@ -204,7 +205,7 @@ impl Core {
     /// Assigns a ready task to a worker (or parks it until one connects).
     pub(super) fn schedule(&mut self, key: &Key, out: &mut impl Outbox) {
         let t = &self.tasks[key];
-        let function = t.function_name().to_string();
+        let function = t.function.clone().unwrap_or_else(|| Arc::from("scatter"));
         let mut inputs = Vec::with_capacity(t.deps.len());
         for dep in &t.deps {
             if let Some(Task {
@@ -248,7 +249,7 @@ impl Core {
     /// Sends a ready task to `worker`.
     pub(super) fn assign(&mut self, key: &Key, worker: WorkerId, out: &mut impl Outbox) {
         let t = &self.tasks[key];
-        let function = t.function_name().to_string();
+        let function = t.function.clone().unwrap_or_else(|| Arc::from("scatter"));
         let deps = t
             .deps
             .iter()

@@ -68,7 +68,7 @@ mod tests {
     fn worker(funcs: &[&str], processing: usize) -> Worker {
         Worker {
             name: "w".into(),
-            store_addr: String::new(),
+            store_addr: "".into(),
             nthreads: 1,
             functions: funcs.iter().map(|s| s.to_string()).collect(),
             processing: (0..processing)

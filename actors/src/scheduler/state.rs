@@ -101,7 +101,7 @@ pub struct Worker {
     /// Its name.
     pub name: String,
     /// Its data-store address.
-    pub store_addr: String,
+    pub store_addr: std::sync::Arc<str>,
     /// Compute threads.
     pub nthreads: u32,
     /// Functions it can run.
@@ -129,7 +129,7 @@ impl Worker {
             && (restrict.is_empty()
                 || restrict
                     .iter()
-                    .any(|r| *r == self.name || *r == self.store_addr))
+                    .any(|r| *r == self.name || **r == *self.store_addr))
     }
 }
 

@@ -70,7 +70,7 @@ pub struct Worker {
     pool: Arc<ComputePool>,
     peers: StorePool,
     /// Attempts assigned and not finished: attempt and function name.
-    running: HashMap<Key, (Attempt, String, Arc<AtomicBool>)>,
+    running: HashMap<Key, (Attempt, Arc<str>, Arc<AtomicBool>)>,
     outbox: Vec<FromWorker>,
     heartbeat: Duration,
     heartbeat_handle: Option<SpawnHandle>,
@@ -362,7 +362,7 @@ impl Worker {
                 attempt: task.attempt,
                 error: TaskError {
                     key: task.key.clone(),
-                    function: task.function.clone(),
+                    function: task.function.to_string(),
                     kind: TaskErrorKind::UnknownFunction,
                     message: format!(
                         "worker {} does not know the function '{}'",
@@ -564,7 +564,7 @@ impl Handler<JobDone> for Worker {
                 attempt,
                 error: TaskError {
                     key: msg.key,
-                    function,
+                    function: function.to_string(),
                     kind,
                     message,
                 },
