@@ -282,3 +282,29 @@ async fn a_waiting_get_fails_clearly_when_the_scheduler_dies() -> Result<()> {
         other => bail!("a get on a dead scheduler: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_stops_waiting_loses_no_item_and_holds_no_lease() -> Result<()> {
+    let (_s, addr) = scheduler(0, &[])?;
+    let (a, b) = (connect(&addr).await?, connect(&addr).await?);
+    let qa = Queue::new(&a, "q", 0);
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), qa.get::<i64>(None)).await;
+    ensure!(gave_up.is_err(), "a get on an empty queue returned");
+    let qb = Queue::new(&b, "q", 0);
+    qb.put(&7i64, SECS).await?;
+    ensure!(qb.get::<i64>(Some(Duration::from_secs(2))).await? == 7);
+
+    let held = Lock::new(&a, "l");
+    held.acquire(SECS).await?;
+    let lb = Lock::new(&b, "l");
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), lb.acquire(None)).await;
+    ensure!(gave_up.is_err(), "a held lock was granted");
+    held.release().await?;
+    let c = connect(&addr).await?;
+    bounded("the lock after an abandoned acquire", 20, async {
+        Ok(Lock::new(&c, "l")
+            .acquire(Some(Duration::from_secs(3)))
+            .await?)
+    })
+    .await
+}

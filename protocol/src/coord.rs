@@ -148,6 +148,13 @@ pub enum CoordOp {
         /// The dataset's name.
         name: String,
     },
+    /// The client no longer waits for the answer to request `req` (its caller gave up): if
+    /// that request still waits, it ends now with [`CoordReply::Timeout`] (a waiting put's
+    /// item is dropped). Not answered itself.
+    Withdraw {
+        /// The request given up.
+        req: crate::ids::RequestId,
+    },
 }
 
 /// The scheduler's answer to a [`CoordOp`].

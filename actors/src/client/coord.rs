@@ -1,11 +1,15 @@
 //! Client side of the coordination primitives: sending a [`CoordOp`] and waiting for its
-//! answer, taking over the keys an answer hands to this client, and routing topic events to
-//! subscription streams.
+//! answer, taking over the keys an answer hands to this client, and cleaning up after callers
+//! that stop waiting.
 //!
 //! A request that waits (queue `get`, lock `acquire`, event `wait`, …) is answered by the
 //! scheduler when its condition is met or when its timeout passes; the client does not poll.
 //! If the scheduler does not answer within the timeout plus [`GRACE`], the caller gets
 //! [`Error::Timeout`]; if the connection to the scheduler is lost meanwhile, [`Error::Closed`].
+//!
+//! A caller that stops waiting (its Rust future dropped, or the grace ran out) withdraws its
+//! request on the scheduler. If the answer was already on its way, nothing is lost: an item
+//! taken from a queue is put back (at the end of the queue), a lease granted is released.
 
 use super::actor::ClientActor;
 use super::future::{decode_as, Status};
@@ -22,72 +26,76 @@ use std::time::Duration;
 /// How long past its own timeout a request waits for the scheduler's answer before failing.
 pub const GRACE: Duration = Duration::from_secs(5);
 
-/// Streams of topic events, by topic.
-#[derive(Default)]
-pub struct Subscriptions {
-    topics: HashMap<String, Vec<mpsc::UnboundedSender<Bytes>>>,
+/// What to do with an answer nobody waits for any more.
+enum Undo {
+    /// Put a taken item back into this queue.
+    Requeue(String),
+    /// Release a granted lease of this semaphore.
+    Release(String),
 }
 
-impl ClientActor {
-    /// Hands an event to every live stream of its topic; once none is left, the scheduler
-    /// is told to stop sending the topic.
-    pub(super) fn on_topic_event(&mut self, topic: String, value: Bytes) {
-        let senders = self.topics.topics.entry(topic.clone()).or_default();
-        senders.retain(|s| s.unbounded_send(value.clone()).is_ok());
-        if senders.is_empty() {
-            self.topics.topics.remove(&topic);
-            let req = RequestId(self.next_req);
-            self.next_req += 1;
-            let op = CoordOp::Unsubscribe { topic };
-            self.outbox.push(FromClient::Coord { req, op });
-            self.flush();
+/// The client actor's coordination state.
+#[derive(Default)]
+pub struct CoordState {
+    /// Streams of topic events, by topic.
+    pub(super) streams: HashMap<String, Vec<mpsc::UnboundedSender<Bytes>>>,
+    /// Requests whose answer must be undone if nobody takes it.
+    undo: HashMap<u64, Undo>,
+}
+
+/// Send a coordination operation; answered with its request id and the receiver of the
+/// scheduler's reply.
+#[derive(Message)]
+#[rtype(result = "(RequestId, oneshot::Receiver<Reply>)")]
+pub(super) struct CoordRequest(pub CoordOp);
+
+impl Handler<CoordRequest> for ClientActor {
+    type Result = MessageResult<CoordRequest>;
+    fn handle(&mut self, msg: CoordRequest, _ctx: &mut Context<Self>) -> Self::Result {
+        let undo = match &msg.0 {
+            CoordOp::QueueGet { name, .. } => Some(Undo::Requeue(name.clone())),
+            CoordOp::Acquire { name, .. } => Some(Undo::Release(name.clone())),
+            _ => None,
+        };
+        let (tx, rx) = oneshot::channel();
+        let req = self.send_coord(msg.0);
+        self.requests.insert(req.0, tx);
+        if let Some(undo) = undo {
+            self.coord.undo.insert(req.0, undo);
+        }
+        MessageResult((req, rx))
+    }
+}
+
+/// The caller of request `.0` stopped waiting.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Withdraw(RequestId);
+
+impl Handler<Withdraw> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, msg: Withdraw, _ctx: &mut Context<Self>) {
+        if self.requests.remove(&msg.0 .0).is_some() {
+            self.send_coord(CoordOp::Withdraw { req: msg.0 });
         }
     }
 }
 
-/// Send a coordination operation; answered with the scheduler's reply.
-#[derive(Message)]
-#[rtype(result = "Result<CoordReply>")]
-pub(super) struct CoordRequest(pub CoordOp);
-
-impl Handler<CoordRequest> for ClientActor {
-    type Result = ResponseFuture<Result<CoordReply>>;
-    fn handle(&mut self, msg: CoordRequest, _ctx: &mut Context<Self>) -> Self::Result {
+impl ClientActor {
+    /// Sends an operation under a fresh request id (nothing waits for the answer unless the
+    /// caller registers it).
+    pub(super) fn send_coord(&mut self, op: CoordOp) -> RequestId {
         let req = RequestId(self.next_req);
         self.next_req += 1;
-        let (tx, rx) = oneshot::channel();
-        self.requests.insert(req.0, tx);
-        self.outbox.push(FromClient::Coord { req, op: msg.0 });
+        self.outbox.push(FromClient::Coord { req, op });
         self.flush();
-        Box::pin(async move {
-            match rx.await {
-                Ok(Reply::Coord(r)) => Ok(r),
-                Ok(other) => Err(Error::Closed(format!("unexpected reply {other:?}"))),
-                Err(_) => Err(Error::Closed("the connection to the scheduler".into())),
-            }
-        })
+        req
     }
-}
 
-/// Register a stream for a topic's events (before the subscription is sent, so no event
-/// confirmed after it is missed).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(super) struct AddStream(pub String, pub mpsc::UnboundedSender<Bytes>);
-
-impl Handler<AddStream> for ClientActor {
-    type Result = ();
-    fn handle(&mut self, msg: AddStream, _ctx: &mut Context<Self>) {
-        let senders = self.topics.topics.entry(msg.0).or_default();
-        senders.retain(|s| !s.is_closed());
-        senders.push(msg.1);
-    }
-}
-
-impl ClientActor {
     /// Answers a request; keys the answer hands over become this client's (one reference
-    /// each, taken by the futures the caller builds, released if nobody waits any more).
+    /// each, taken by the futures the caller builds). An answer nobody waits for is undone.
     pub(super) fn deliver_reply(&mut self, req: RequestId, reply: Reply) {
+        let undo = self.coord.undo.remove(&req.0);
         let keys = match &reply {
             Reply::Coord(r) => r.keys(),
             _ => Vec::new(),
@@ -95,16 +103,34 @@ impl ClientActor {
         for k in &keys {
             self.add_ref(k.clone(), Status::Pending);
         }
-        let delivered = match self.requests.remove(&req.0) {
-            Some(tx) => tx.send(reply).is_ok(),
-            None => false,
+        let reply = match self.requests.remove(&req.0) {
+            Some(tx) => match tx.send(reply) {
+                Ok(()) => return,
+                Err(reply) => reply,
+            },
+            None => reply,
         };
-        if !delivered && !keys.is_empty() {
-            for k in keys {
-                self.unref(k);
+        match (undo, reply) {
+            (Some(Undo::Requeue(name)), Reply::Coord(CoordReply::Item(item))) => {
+                tracing::debug!(queue = %name, "putting back an item nobody waits for");
+                let op = CoordOp::QueuePut {
+                    name,
+                    maxsize: 0,
+                    item,
+                    timeout_ms: None,
+                };
+                self.send_coord(op);
             }
-            self.flush();
+            (Some(Undo::Release(name)), Reply::Coord(CoordReply::Lease(lease))) => {
+                tracing::debug!(semaphore = %name, "releasing a lease nobody waits for");
+                self.send_coord(CoordOp::Release { name, lease });
+            }
+            _ => {}
         }
+        for k in keys {
+            self.unref(k);
+        }
+        self.flush();
     }
 
     /// Drops one reference to `key`, releasing it on the cluster at zero.
@@ -118,6 +144,31 @@ impl ClientActor {
             self.outbox.push(FromClient::Release(vec![key]));
         }
     }
+
+    /// Back on a (maybe new) scheduler: answers of the old one will not come, and topic
+    /// subscriptions are made again.
+    pub(super) fn coord_reconnected(&mut self) {
+        self.coord.undo.clear();
+        let topics: Vec<String> = self.coord.streams.keys().cloned().collect();
+        for topic in topics {
+            self.send_coord(CoordOp::Subscribe { topic });
+        }
+    }
+}
+
+/// Withdraws its request when dropped before [`Pending::done`].
+struct Pending {
+    actor: Addr<ClientActor>,
+    req: RequestId,
+    done: bool,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            self.actor.do_send(Withdraw(self.req));
+        }
+    }
 }
 
 impl Client {
@@ -129,21 +180,35 @@ impl Client {
         timeout: Option<Duration>,
         what: impl FnOnce() -> String,
     ) -> Result<CoordReply> {
-        let send = self.actor().send(CoordRequest(op));
+        let (req, rx) = self
+            .actor()
+            .send(CoordRequest(op))
+            .await
+            .map_err(|_| Error::Closed("client".into()))?;
+        let mut pending = Pending {
+            actor: self.actor().clone(),
+            req,
+            done: false,
+        };
         let reply = match timeout {
-            None => send.await,
+            None => rx.await,
             Some(t) => {
                 let timer = futures_timer::Delay::new(t + GRACE);
-                match futures::future::select(std::pin::pin!(send), timer).await {
+                match futures::future::select(rx, timer).await {
                     futures::future::Either::Left((r, _)) => r,
                     futures::future::Either::Right(_) => return Err(Error::Timeout(t, what())),
                 }
             }
         };
-        match reply.map_err(|_| Error::Closed("client".into()))?? {
-            CoordReply::Timeout => Err(Error::Timeout(timeout.unwrap_or_default(), what())),
-            CoordReply::Refused(why) => Err(Error::Coordination(why)),
-            other => Ok(other),
+        pending.done = true;
+        let reply = reply.map_err(|_| Error::Closed("the connection to the scheduler".into()))?;
+        match reply {
+            Reply::Coord(CoordReply::Timeout) => {
+                Err(Error::Timeout(timeout.unwrap_or_default(), what()))
+            }
+            Reply::Coord(CoordReply::Refused(why)) => Err(Error::Coordination(why)),
+            Reply::Coord(other) => Ok(other),
+            other => Err(Error::Closed(format!("unexpected reply {other:?}"))),
         }
     }
 
@@ -158,11 +223,6 @@ impl Client {
             Item::Value(bytes) => decode_as::<T>(&Key::new("item"), &bytes),
             Item::Key(key) => self.adopt::<T>(key).get().await,
         }
-    }
-
-    /// Registers a stream for `topic` (used by [`Client::subscribe`]).
-    pub(super) fn add_stream(&self, topic: String, tx: mpsc::UnboundedSender<Bytes>) {
-        self.actor().do_send(AddStream(topic, tx));
     }
 }
 

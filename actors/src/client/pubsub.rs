@@ -5,14 +5,45 @@
 //! `publish_dataset(name, futures)` lets any client pick the futures up by name; their
 //! results stay on the cluster while the dataset is published.
 
+use super::actor::ClientActor;
 use super::coord::unexpected;
 use super::future::{decode_as, Future};
 use super::handle::Client;
 use crate::Result;
+use actix::prelude::*;
+use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use rask_protocol::{encode_value, CoordOp, CoordReply, Key};
 use serde::{de::DeserializeOwned, Serialize};
+
+/// Register a stream for a topic's events (before the subscription is sent, so no event
+/// logged after the subscription is confirmed is missed).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AddStream(String, mpsc::UnboundedSender<Bytes>);
+
+impl Handler<AddStream> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, msg: AddStream, _ctx: &mut Context<Self>) {
+        let senders = self.coord.streams.entry(msg.0).or_default();
+        senders.retain(|s| !s.is_closed());
+        senders.push(msg.1);
+    }
+}
+
+impl ClientActor {
+    /// Hands an event to every live stream of its topic; once none is left, the scheduler
+    /// is told to stop sending the topic.
+    pub(super) fn on_topic_event(&mut self, topic: String, value: Bytes) {
+        let senders = self.coord.streams.entry(topic.clone()).or_default();
+        senders.retain(|s| s.unbounded_send(value.clone()).is_ok());
+        if senders.is_empty() {
+            self.coord.streams.remove(&topic);
+            self.send_coord(CoordOp::Unsubscribe { topic });
+        }
+    }
+}
 
 impl Client {
     /// Sends `value` to every current subscriber of `topic`.
@@ -39,7 +70,7 @@ impl Client {
         topic: &str,
     ) -> Result<impl Stream<Item = Result<T>> + Unpin> {
         let (tx, rx) = mpsc::unbounded();
-        self.add_stream(topic.to_string(), tx);
+        self.actor().do_send(AddStream(topic.to_string(), tx));
         let op = CoordOp::Subscribe {
             topic: topic.to_string(),
         };

@@ -6,9 +6,9 @@
 //! client that takes it gets a [`Future`] of its own. Do not mix values and futures in one
 //! queue: [`Queue::get_future`] on a plain value fails (and the item is gone).
 //!
-//! A `get` handed to the scheduler is answered exactly once; dropping the waiting Rust future
-//! before it completes does not withdraw the request, so an item answered to it is lost. Use
-//! the `timeout` argument to bound a wait instead.
+//! A caller that stops waiting (drops the Rust future of a `get`, e.g. under a timeout of its
+//! own) withdraws its request; an item already on its way to it is put back at the end of the
+//! queue, so no item is lost (its place in the order is).
 
 use super::coord::{ms, unexpected};
 use super::future::Future;

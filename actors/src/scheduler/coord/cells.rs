@@ -2,7 +2,7 @@
 //! an [`Event`] (waits until set).
 
 use super::{Effects, Waiter};
-use rask_protocol::{ClientId, CoordReply, Item};
+use rask_protocol::{ClientId, CoordReply, Item, RequestId};
 use std::time::Instant;
 
 /// A named variable: readers wait until it has a value.
@@ -47,6 +47,11 @@ impl Variable {
     /// Answers reads past their deadline.
     pub fn expire(&mut self, now: Instant, fx: &mut Effects) {
         expire(&mut self.waiters, now, fx);
+    }
+
+    /// Ends request `req` of `client` if it waits here.
+    pub fn withdraw(&mut self, client: ClientId, req: RequestId, fx: &mut Effects) {
+        withdraw(&mut self.waiters, client, req, fx);
     }
 
     /// A client left: its reads end.
@@ -102,6 +107,11 @@ impl Event {
         expire(&mut self.waiters, now, fx);
     }
 
+    /// Ends request `req` of `client` if it waits here.
+    pub fn withdraw(&mut self, client: ClientId, req: RequestId, fx: &mut Effects) {
+        withdraw(&mut self.waiters, client, req, fx);
+    }
+
     /// A client left: its waits end.
     pub fn client_gone(&mut self, client: ClientId) {
         self.waiters.retain(|w| w.client != client);
@@ -116,4 +126,13 @@ fn expire(waiters: &mut Vec<Waiter>, now: Instant, fx: &mut Effects) {
         }
         keep
     });
+}
+
+fn withdraw(waiters: &mut Vec<Waiter>, client: ClientId, req: RequestId, fx: &mut Effects) {
+    if let Some(i) = waiters
+        .iter()
+        .position(|w| w.client == client && w.req == req)
+    {
+        fx.reply(waiters.remove(i), CoordReply::Timeout);
+    }
 }

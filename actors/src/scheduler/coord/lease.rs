@@ -3,7 +3,7 @@
 //! TTL), or its optional lease time runs out. Waiting acquirers are served in order.
 
 use super::{Effects, Waiter};
-use rask_protocol::{ClientId, CoordReply};
+use rask_protocol::{ClientId, CoordReply, RequestId};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -118,6 +118,18 @@ impl Semaphore {
             keep
         });
         self.serve(now, next, fx);
+    }
+
+    /// Ends request `req` of `client` if it waits here.
+    pub fn withdraw(&mut self, client: ClientId, req: RequestId, fx: &mut Effects) {
+        if let Some(i) = self
+            .waiters
+            .iter()
+            .position(|(w, _)| w.client == client && w.req == req)
+        {
+            let (w, _) = self.waiters.remove(i).expect("present");
+            fx.reply(w, CoordReply::Timeout);
+        }
     }
 
     /// A client left: its leases go back and its waits end.

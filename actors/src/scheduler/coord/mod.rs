@@ -103,6 +103,22 @@ impl Coord {
         self.events.retain(|_, e| !e.is_idle());
     }
 
+    /// Ends a request its client gave up on, wherever it waits.
+    fn withdraw(&mut self, client: ClientId, req: RequestId, fx: &mut Effects) {
+        self.queues
+            .values_mut()
+            .for_each(|q| q.withdraw(client, req, fx));
+        self.semaphores
+            .values_mut()
+            .for_each(|s| s.withdraw(client, req, fx));
+        self.variables
+            .values_mut()
+            .for_each(|v| v.withdraw(client, req, fx));
+        self.events
+            .values_mut()
+            .for_each(|e| e.withdraw(client, req, fx));
+    }
+
     /// Number of primitives alive and keys held (for tests and leak checks).
     pub fn sizes(&self) -> (usize, usize) {
         let n = self.queues.len()
@@ -266,6 +282,7 @@ impl Core {
                     CoordReply::Refused(format!("no dataset named {name}")),
                 ),
             },
+            CoordOp::Withdraw { req } => c.withdraw(client, req, &mut fx),
         }
         self.apply_coord(fx, out);
     }

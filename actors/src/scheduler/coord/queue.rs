@@ -3,7 +3,7 @@
 //! while the queue is full.
 
 use super::{Effects, Waiter};
-use rask_protocol::{ClientId, CoordReply, Item};
+use rask_protocol::{ClientId, CoordReply, Item, RequestId};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -96,6 +96,20 @@ impl Queue {
         for (p, item) in late {
             fx.drop_item(item);
             fx.reply(p, CoordReply::Timeout);
+        }
+    }
+
+    /// Ends request `req` of `client` if it waits here (a put's item is dropped).
+    pub fn withdraw(&mut self, client: ClientId, req: RequestId, fx: &mut Effects) {
+        let mine = |w: &Waiter| w.client == client && w.req == req;
+        if let Some(i) = self.getters.iter().position(mine) {
+            let w = self.getters.remove(i).expect("present");
+            fx.reply(w, CoordReply::Timeout);
+        }
+        if let Some(i) = self.putters.iter().position(|(w, _)| mine(w)) {
+            let (w, item) = self.putters.remove(i).expect("present");
+            fx.drop_item(item);
+            fx.reply(w, CoordReply::Timeout);
         }
     }
 

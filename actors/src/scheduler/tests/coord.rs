@@ -405,3 +405,27 @@ fn topic_events_reach_current_subscribers_only() {
         .collect();
     assert_eq!(events, vec![(a, 1), (b, 1), (a, 2)]);
 }
+
+#[test]
+fn a_withdrawn_request_stops_waiting_and_takes_nothing() {
+    let mut h = Harness::new();
+    let (a, b) = (h.client(), h.client());
+    h.coord(a, 1, get("q", None));
+    h.coord(a, 2, acquire("l", None, None));
+    h.coord(b, 1, acquire("l", None, None));
+    h.coord(a, 3, acquire("l", None, None));
+    h.replies();
+    let withdraw = |req| CoordOp::Withdraw {
+        req: RequestId(req),
+    };
+    h.coord(a, 10, withdraw(1));
+    h.coord(a, 11, withdraw(3));
+    h.coord(a, 12, withdraw(99)); // answered already or unknown: nothing happens
+    assert_eq!(
+        h.replies(),
+        vec![(a, 1, CoordReply::Timeout), (a, 3, CoordReply::Timeout)]
+    );
+    h.coord(b, 2, put("q", 0, val(1), None));
+    h.coord(b, 3, CoordOp::QueueSize { name: "q".into() });
+    assert_eq!(h.replies()[1], (b, 3, CoordReply::Count(1)));
+}
