@@ -143,12 +143,22 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
             if a.value_offsets().windows(2).all(|w| w[1] - w[0] <= 7) {
                 // Short strings (codes, ids): bytes and length packed in a u64, hashed and
                 // compared as one integer.
+                let (data, offsets) = (a.value_data(), a.value_offsets());
                 let pack = |i: usize| {
-                    let b = a.value(i).as_bytes();
-                    let mut w = [0u8; 8];
-                    w[..b.len()].copy_from_slice(b);
-                    w[7] = b.len() as u8;
-                    u64::from_le_bytes(w)
+                    let (o, len) = (offsets[i] as usize, (offsets[i + 1] - offsets[i]) as usize);
+                    let low = match data.get(o..o + 8) {
+                        // One unaligned load, masked to the string's bytes.
+                        Some(_) if len == 0 => 0,
+                        Some(w) => {
+                            let w = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+                            w & (u64::MAX >> (64 - 8 * len))
+                        }
+                        None => data[o..o + len]
+                            .iter()
+                            .rev()
+                            .fold(0u64, |v, b| (v << 8) | *b as u64),
+                    };
+                    low | ((len as u64) << 56)
                 };
                 let mut map: FxHashMap<u64, u32> = FxHashMap::default();
                 assign!(map, pack);

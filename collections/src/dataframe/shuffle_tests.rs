@@ -288,6 +288,17 @@ fn short_and_long_strings_number_alike() {
         assert_eq!(ids, [0, 1, u32::MAX, 0, 2], "{x:?}");
         assert_eq!(firsts, [0, 1, 4]);
     }
+    // The same short string early in the buffer (read by a masked 8-byte load) and at its
+    // very end (read byte by byte) is one key.
+    let k = strs(vec![
+        Some("ab"),
+        Some("zzzzzzz"),
+        Some(""),
+        Some("q"),
+        Some("ab"),
+    ]);
+    let (ids, _) = group_ids(&[k], 5).unwrap();
+    assert_eq!(ids, [0, 1, 2, 3, 0]);
 }
 
 #[test]
