@@ -160,9 +160,13 @@ impl SchedulerActor {
 
     fn journal_gone_clients(&mut self) {
         let gone = self.core.take_gone_clients();
+        let workers = self.core.take_worker_change();
         if let Some(j) = &mut self.journal {
             for id in gone {
                 j.append(&Record::ClientGone { client: id.0 });
+            }
+            if let Some(names) = workers {
+                j.append(&Record::Workers { names });
             }
         }
     }

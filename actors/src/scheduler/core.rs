@@ -84,6 +84,10 @@ pub struct Core {
     gone_clients: Vec<ClientId>,
     /// Stand-ins for the clients of a journal (see [`super::recovery`]).
     pub(super) stand_ins: rustc_hash::FxHashSet<ClientId>,
+    /// After a restart: the workers that were connected before it (see [`super::recovery`]).
+    pub(super) expected_workers: Vec<String>,
+    /// Set when a worker joins or leaves (for the journal).
+    workers_changed: bool,
     /// Queues, locks, events, topics and datasets (see [`super::coord`]).
     pub(super) coord: super::coord::Coord,
     last_tick: Option<Instant>,
@@ -109,6 +113,8 @@ impl Core {
             recovering_until: None,
             gone_clients: Vec::new(),
             stand_ins: Default::default(),
+            expected_workers: Vec::new(),
+            workers_changed: false,
             coord: Default::default(),
             names: Default::default(),
             last_tick: None,
@@ -190,6 +196,8 @@ impl Core {
         if !stale.is_empty() {
             out.to_worker(id, ToWorker::Free(stale));
         }
+        self.workers_changed = true;
+        self.maybe_end_recovery(out);
         self.schedule_no_worker(out);
         self.fill_worker(id, out);
         self.complete_zero(out);
@@ -203,6 +211,7 @@ impl Core {
             return;
         };
         tracing::info!(worker = %id, name = %worker.name, "worker removed");
+        self.workers_changed = true;
         self.forget_steals_of(id);
         let mut lost = Vec::new();
         for key in worker.has.keys() {
@@ -254,6 +263,16 @@ impl Core {
         for key in keys {
             self.unwant(id, &key, out);
         }
+    }
+
+    /// The connected workers' names if the set changed since the last call.
+    pub fn take_worker_change(&mut self) -> Option<Vec<String>> {
+        if !std::mem::take(&mut self.workers_changed) {
+            return None;
+        }
+        let mut names: Vec<String> = self.workers.values().map(|w| w.name.clone()).collect();
+        names.sort();
+        Some(names)
     }
 
     /// Clients removed since the last call (goodbye, disconnect or silence).

@@ -33,6 +33,12 @@ pub enum Record {
         /// The client's id in this journal.
         client: u32,
     },
+    /// The names of the workers connected now (written when the set changes). After a
+    /// restart, the recovery window ends as soon as all of them are back.
+    Workers {
+        /// Worker names.
+        names: Vec<String>,
+    },
 }
 
 enum Cmd {

@@ -71,6 +71,7 @@ impl Core {
                         self.remove_client(id, &mut Discard);
                     }
                 }
+                Record::Workers { names } => self.expected_workers = names,
             }
         }
         found.clients = self.clients.len();
@@ -117,11 +118,22 @@ impl Core {
     /// Ends the recovery window if it is over: everything still wanted and not brought back
     /// by a worker is computed.
     pub(super) fn maybe_end_recovery(&mut self, out: &mut impl Outbox) {
-        match self.recovering_until {
-            Some(until) if self.now >= until => {}
-            _ => return,
+        let Some(until) = self.recovering_until else {
+            return;
+        };
+        let all_back = !self.expected_workers.is_empty()
+            && self
+                .expected_workers
+                .iter()
+                .all(|n| self.workers.values().any(|w| w.name == *n));
+        if self.now < until && !all_back {
+            return;
+        }
+        if all_back {
+            tracing::info!("every worker of before the restart is back");
         }
         self.recovering_until = None;
+        self.expected_workers = Vec::new();
         let mut wanted: Vec<Key> = self
             .tasks
             .iter()
@@ -215,7 +227,13 @@ impl Core {
     /// Journal records that rebuild today's graph: per client, one submit of everything its
     /// keys need (scattered data has no lineage and is left out).
     pub fn snapshot(&self) -> Vec<Record> {
-        let mut records = Vec::new();
+        let mut names: Vec<String> = self.workers.values().map(|w| w.name.clone()).collect();
+        if names.is_empty() {
+            // Still waiting for them after a restart: keep expecting the same ones.
+            names = self.expected_workers.clone();
+        }
+        names.sort();
+        let mut records = vec![Record::Workers { names }];
         let mut ids: Vec<&ClientId> = self.clients.keys().collect();
         ids.sort();
         for id in ids {

@@ -121,3 +121,35 @@ fn snapshot_rebuilds_the_same_graph() {
     assert_eq!(found.tasks, 3);
     assert_eq!(found.clients, 1);
 }
+
+#[test]
+fn recovery_ends_as_soon_as_every_worker_of_before_is_back() {
+    let mut h = Harness::new();
+    let records = vec![
+        Record::Workers {
+            names: vec!["back".into()],
+        },
+        record(
+            1,
+            &[FromClient::Submit(vec![
+                spec("a", "f", &[], true),
+                spec("b", "f", &[], true),
+            ])],
+        ),
+    ];
+    h.core.recover(records, h.now);
+    assert!(h.core.recovering());
+    held_worker(&mut h, &[("a", 8)]);
+    assert!(!h.core.recovering(), "the only worker of before is back");
+    let ran: Vec<String> = h
+        .computes()
+        .iter()
+        .map(|(_, m)| m.key.to_string())
+        .collect();
+    assert_eq!(ran, ["b"], "a came back with its worker; only b runs");
+    // The snapshot remembers the workers, for the next restart.
+    assert!(matches!(
+        &h.core.snapshot()[0],
+        Record::Workers { names } if names == &["back".to_string()]
+    ));
+}
