@@ -192,3 +192,129 @@ impl CoordReply {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{decode_batch, encode_batch, FromClient, Reply, RequestId, ToClient};
+
+    fn ops() -> Vec<CoordOp> {
+        let name = || "n".to_string();
+        let item = Item::Key(Key::new("k"));
+        vec![
+            CoordOp::QueuePut {
+                name: name(),
+                maxsize: 3,
+                item: Item::Value(Bytes::from_static(b"v")),
+                timeout_ms: Some(5),
+            },
+            CoordOp::QueueGet {
+                name: name(),
+                maxsize: 0,
+                timeout_ms: None,
+            },
+            CoordOp::QueueSize { name: name() },
+            CoordOp::VariableSet { name: name(), item },
+            CoordOp::VariableGet {
+                name: name(),
+                timeout_ms: Some(0),
+            },
+            CoordOp::VariableDelete { name: name() },
+            CoordOp::Acquire {
+                name: name(),
+                max_leases: 2,
+                lease_ms: Some(1),
+                timeout_ms: None,
+            },
+            CoordOp::Release {
+                name: name(),
+                lease: u64::MAX,
+            },
+            CoordOp::EventSet { name: name() },
+            CoordOp::EventClear { name: name() },
+            CoordOp::EventWait {
+                name: name(),
+                timeout_ms: Some(9),
+            },
+            CoordOp::EventIsSet { name: name() },
+            CoordOp::LogEvent {
+                topic: name(),
+                value: Bytes::from_static(b"e"),
+            },
+            CoordOp::Subscribe { topic: name() },
+            CoordOp::Unsubscribe { topic: name() },
+            CoordOp::PublishDataset {
+                name: name(),
+                keys: vec![Key::new("a"), Key::new("b")],
+                replace: true,
+            },
+            CoordOp::GetDataset { name: name() },
+            CoordOp::ListDatasets,
+            CoordOp::UnpublishDataset { name: name() },
+            CoordOp::Withdraw { req: RequestId(4) },
+        ]
+    }
+
+    #[test]
+    fn every_operation_and_answer_round_trips_and_cut_frames_are_errors() {
+        let msgs: Vec<FromClient> = ops()
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| FromClient::Coord {
+                req: RequestId(i as u64),
+                op,
+            })
+            .collect();
+        let frames = encode_batch(&msgs, vec![]).unwrap();
+        assert_eq!(
+            decode_batch::<FromClient>(frames.clone()).unwrap().messages,
+            msgs
+        );
+        let header = frames[0].clone();
+        for cut in 0..header.len() {
+            let _ = decode_batch::<FromClient>(vec![header.slice(..cut)]);
+        }
+        let replies = [
+            CoordReply::Done,
+            CoordReply::Timeout,
+            CoordReply::Item(Item::Key(Key::new("k"))),
+            CoordReply::Count(7),
+            CoordReply::Lease(3),
+            CoordReply::Flag(true),
+            CoordReply::Keys(vec![Key::new("k")]),
+            CoordReply::Names(vec!["d".into()]),
+            CoordReply::Refused("no".into()),
+        ];
+        let mut msgs: Vec<ToClient> = replies
+            .into_iter()
+            .map(|r| ToClient::Reply {
+                req: RequestId(1),
+                reply: Reply::Coord(r),
+            })
+            .collect();
+        msgs.push(ToClient::Event {
+            topic: "t".into(),
+            value: Bytes::from_static(b"x"),
+        });
+        let frames = encode_batch(&msgs, vec![]).unwrap();
+        assert_eq!(decode_batch::<ToClient>(frames).unwrap().messages, msgs);
+    }
+
+    #[test]
+    fn coordination_variants_come_after_every_older_one_on_the_wire() {
+        // postcard writes the variant index first: older peers' messages keep their indices.
+        let coord = FromClient::Coord {
+            req: RequestId(0),
+            op: CoordOp::ListDatasets,
+        };
+        let bytes = postcard::to_allocvec(&coord).unwrap();
+        assert_eq!(bytes[0], 10, "FromClient::Coord must stay the 11th variant");
+        let event = ToClient::Event {
+            topic: String::new(),
+            value: Bytes::new(),
+        };
+        assert_eq!(postcard::to_allocvec(&event).unwrap()[0], 3);
+        let reply = Reply::Coord(CoordReply::Done);
+        assert_eq!(postcard::to_allocvec(&reply).unwrap()[0], 2);
+    }
+}

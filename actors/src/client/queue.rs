@@ -9,6 +9,11 @@
 //! A caller that stops waiting (drops the Rust future of a `get`, e.g. under a timeout of its
 //! own) withdraws its request; an item already on its way to it is put back at the end of the
 //! queue, so no item is lost (its place in the order is).
+//!
+//! Known gap: if a client drops its last handle on a future while a `get` it sent *earlier*
+//! is answered with that same future, the scheduler may see the release after the hand-over
+//! and drop the client's interest; the new handle then fails as lost data. Keep a handle
+//! until a future you put is no longer needed by your own consumers.
 
 use super::coord::{ms, unexpected};
 use super::future::Future;
