@@ -308,3 +308,31 @@ async fn a_caller_that_stops_waiting_loses_no_item_and_holds_no_lease() -> Resul
     })
     .await
 }
+
+/// SIGSTOP: the frozen holder keeps its connection but stops heartbeating; its lease goes to
+/// the waiting client once the client TTL passes, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_holder_loses_its_lock_after_the_client_ttl() -> Result<()> {
+    let (_s, addr) = scheduler(0, &["--client-ttl", "2", "--heartbeat-ms", "200"])?;
+    let holder = holder(&addr, "lock", "l")?;
+    holder.wait_line("HOLDING l", 60)?;
+    let b = connect(&addr).await?;
+    let pid = holder.child.id().to_string();
+    ensure!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()?
+        .success());
+    let stopped = Instant::now();
+    let lock = Lock::new(&b, "l");
+    bounded("lock of a frozen holder", 30, async {
+        Ok(lock.acquire(SECS).await?)
+    })
+    .await?;
+    let waited = stopped.elapsed();
+    eprintln!("lock granted {waited:?} after its holder froze (client TTL 2 s)");
+    ensure!(
+        waited >= Duration::from_millis(1_500) && waited < Duration::from_secs(10),
+        "a frozen holder's lock was granted after {waited:?}"
+    );
+    Ok(())
+}
