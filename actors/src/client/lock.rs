@@ -210,4 +210,14 @@ impl Event {
     pub fn wait_blocking(&self, timeout: Option<Duration>) -> Result<()> {
         futures::executor::block_on(self.wait(timeout))
     }
+
+    /// Blocking form of [`Event::clear`].
+    pub fn clear_blocking(&self) -> Result<()> {
+        futures::executor::block_on(self.clear())
+    }
+
+    /// Blocking form of [`Event::is_set`].
+    pub fn is_set_blocking(&self) -> Result<bool> {
+        futures::executor::block_on(self.is_set())
+    }
 }

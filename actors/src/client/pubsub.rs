@@ -154,4 +154,28 @@ impl Client {
     pub fn list_datasets_blocking(&self) -> Result<Vec<String>> {
         futures::executor::block_on(self.list_datasets())
     }
+
+    /// Blocking form of [`Client::publish_dataset_replace`].
+    pub fn publish_dataset_replace_blocking<T>(
+        &self,
+        name: &str,
+        futures: &[Future<T>],
+    ) -> Result<()> {
+        futures::executor::block_on(self.publish_dataset_replace(name, futures))
+    }
+
+    /// Blocking form of [`Client::unpublish_dataset`].
+    pub fn unpublish_dataset_blocking(&self, name: &str) -> Result<()> {
+        futures::executor::block_on(self.unpublish_dataset(name))
+    }
+
+    /// Blocking form of [`Client::subscribe`]: the events as an iterator (each `next` waits
+    /// for the next event).
+    pub fn subscribe_blocking<T: DeserializeOwned>(
+        &self,
+        topic: &str,
+    ) -> Result<impl Iterator<Item = Result<T>>> {
+        let stream = futures::executor::block_on(self.subscribe::<T>(topic))?;
+        Ok(futures::executor::block_on_stream(stream))
+    }
 }

@@ -131,6 +131,20 @@ impl Queue {
     pub fn qsize_blocking(&self) -> Result<u64> {
         futures::executor::block_on(self.qsize())
     }
+
+    /// Blocking form of [`Queue::put_future`].
+    pub fn put_future_blocking<T>(
+        &self,
+        future: &Future<T>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        futures::executor::block_on(self.put_future(future, timeout))
+    }
+
+    /// Blocking form of [`Queue::get_future`].
+    pub fn get_future_blocking<T>(&self, timeout: Option<Duration>) -> Result<Future<T>> {
+        futures::executor::block_on(self.get_future(timeout))
+    }
 }
 
 /// A named variable on the scheduler: `get` waits for a first `set`.
@@ -219,5 +233,20 @@ impl Variable {
     /// Blocking form of [`Variable::get`].
     pub fn get_blocking<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
         futures::executor::block_on(self.get(timeout))
+    }
+
+    /// Blocking form of [`Variable::set_future`].
+    pub fn set_future_blocking<T>(&self, future: &Future<T>) -> Result<()> {
+        futures::executor::block_on(self.set_future(future))
+    }
+
+    /// Blocking form of [`Variable::get_future`].
+    pub fn get_future_blocking<T>(&self, timeout: Option<Duration>) -> Result<Future<T>> {
+        futures::executor::block_on(self.get_future(timeout))
+    }
+
+    /// Blocking form of [`Variable::delete`].
+    pub fn delete_blocking(&self) -> Result<()> {
+        futures::executor::block_on(self.delete())
     }
 }
