@@ -86,9 +86,9 @@ async fn values_spill_in_lru_order_come_back_intact_and_free_removes_their_files
     .await;
     assert_eq!(s.keys, 10);
     assert_eq!(s.nbytes(), 10 * n as u64);
-    // At least the excess went; values queued for writing while others were still being
-    // written may have taken one or two more.
-    assert!((7..=9).contains(&s.spilled_keys), "{s:?}");
+    // At least the excess went; values being written count against the target too, so on a
+    // slow disk more (up to all) may have gone.
+    assert!(s.spilled_keys >= 7, "{s:?}");
     assert_eq!(files_in(&dir), s.spilled_keys as usize);
     let held: Vec<(Key, u64)> = store.send(Held).await.unwrap();
     assert_eq!(held.len(), 10, "spilled keys are still held");
