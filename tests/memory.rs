@@ -74,8 +74,9 @@ fn spill_files(dir: &Path) -> (usize, u64) {
 /// peer, and freed pages the allocator has not yet returned. Measured here: peaks of
 /// 160–170 MB (0.85 × the limit; 10 MB values gave 180 MB, too close to the 190 MB terminate
 /// threshold for a loaded CI machine). The bound asserted is 1.5 × the limit, 300 MB, for
-/// bigger bursts of values in flight on a slow disk; a worker past 0.95 × the limit would
-/// have stopped itself, which the test also rules out.
+/// bigger bursts of values in flight on a slow disk. The terminate threshold is off here: at
+/// 0.95 × the limit it sits only ~15 MB above the measured peaks, and a loaded machine's slow
+/// disk must not turn into a lost worker in this test (terminating is tested below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gigabytes_on_two_workers_with_200mb_limits_spill_and_stay_bounded() -> Result<()> {
     let started = Instant::now();
@@ -99,6 +100,10 @@ async fn two_gigabytes_on_two_workers_with_200mb_limits_spill_and_stay_bounded()
                 "1",
                 "--memory-limit",
                 "200MB",
+                // Dask's target, spill and pause; terminate has a test of its own, and here
+                // the peak is bounded by the assertion below instead.
+                "--memory-thresholds",
+                "0.6,0.7,0.8,off",
                 "--local-directory",
                 &dir_s,
                 "--no-nanny",
@@ -142,7 +147,6 @@ async fn two_gigabytes_on_two_workers_with_200mb_limits_spill_and_stay_bounded()
     let limit = 200 * MB;
     let mut peaks = Vec::new();
     for (p, _) in &mut workers {
-        // A worker past 95 % of its limit would have stopped itself.
         ensure!(p.alive(), "{} exited", p.name);
         peaks.push(status_kb(p.child.id(), "VmHWM:")?);
     }
