@@ -336,3 +336,33 @@ async fn a_frozen_holder_loses_its_lock_after_the_client_ttl() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_puts_and_gets_keep_order_and_lose_nothing() -> Result<()> {
+    const N: i64 = 20_000;
+    let (_s, addr) = scheduler(0, &[])?;
+    let (a, b) = (connect(&addr).await?, connect(&addr).await?);
+    let qb = Queue::new(&b, "q", 1_000);
+    let consumer = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while got.len() < N as usize {
+            got.extend(qb.get_batch::<i64>(500, SECS).await?);
+        }
+        anyhow::Ok(got)
+    });
+    let qa = Queue::new(&a, "q", 1_000);
+    let start = Instant::now();
+    let values: Vec<i64> = (0..N).collect();
+    bounded("batched puts", 60, async {
+        for chunk in values.chunks(1_000) {
+            qa.put_many(chunk, SECS).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    let got = bounded("batched gets", 60, async { consumer.await? }).await?;
+    let rate = N as f64 / start.elapsed().as_secs_f64();
+    eprintln!("{N} items through a bounded queue in batches: {rate:.0} items/s");
+    ensure!(got == values, "order or items differ");
+    Ok(())
+}

@@ -155,6 +155,18 @@ pub enum CoordOp {
         /// The request given up.
         req: crate::ids::RequestId,
     },
+    /// Take up to `max` of the oldest items of a queue at once, waiting while it is empty
+    /// (answered with [`CoordReply::Items`] as soon as there is at least one).
+    QueueGetBatch {
+        /// The queue's name.
+        name: String,
+        /// Bound on the queue's length if this creates it (0: unbounded).
+        maxsize: u32,
+        /// At most this many items (at least one is taken).
+        max: u32,
+        /// How long to wait for a first item.
+        timeout_ms: Option<u64>,
+    },
 }
 
 /// The scheduler's answer to a [`CoordOp`].
@@ -180,6 +192,9 @@ pub enum CoordReply {
     /// The operation cannot be done; the message says why (unknown key, lease not held,
     /// dataset missing or already there).
     Refused(String),
+    /// Items taken from a queue at once, oldest first (keys among them are now held by the
+    /// asking client).
+    Items(Vec<Item>),
 }
 
 impl CoordReply {
@@ -188,6 +203,13 @@ impl CoordReply {
         match self {
             CoordReply::Item(Item::Key(k)) => vec![k.clone()],
             CoordReply::Keys(ks) => ks.clone(),
+            CoordReply::Items(items) => items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Key(k) => Some(k.clone()),
+                    Item::Value(_) => None,
+                })
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -252,6 +274,12 @@ mod tests {
             CoordOp::ListDatasets,
             CoordOp::UnpublishDataset { name: name() },
             CoordOp::Withdraw { req: RequestId(4) },
+            CoordOp::QueueGetBatch {
+                name: name(),
+                maxsize: 0,
+                max: 100,
+                timeout_ms: Some(1),
+            },
         ]
     }
 
@@ -284,6 +312,7 @@ mod tests {
             CoordReply::Keys(vec![Key::new("k")]),
             CoordReply::Names(vec!["d".into()]),
             CoordReply::Refused("no".into()),
+            CoordReply::Items(vec![Item::Value(Bytes::from_static(b"i"))]),
         ];
         let mut msgs: Vec<ToClient> = replies
             .into_iter()

@@ -53,7 +53,9 @@ impl Handler<CoordRequest> for ClientActor {
     type Result = MessageResult<CoordRequest>;
     fn handle(&mut self, msg: CoordRequest, _ctx: &mut Context<Self>) -> Self::Result {
         let undo = match &msg.0 {
-            CoordOp::QueueGet { name, .. } => Some(Undo::Requeue(name.clone())),
+            CoordOp::QueueGet { name, .. } | CoordOp::QueueGetBatch { name, .. } => {
+                Some(Undo::Requeue(name.clone()))
+            }
             CoordOp::Acquire { name, .. } => Some(Undo::Release(name.clone())),
             _ => None,
         };
@@ -112,14 +114,10 @@ impl ClientActor {
         };
         match (undo, reply) {
             (Some(Undo::Requeue(name)), Reply::Coord(CoordReply::Item(item))) => {
-                tracing::debug!(queue = %name, "putting back an item nobody waits for");
-                let op = CoordOp::QueuePut {
-                    name,
-                    maxsize: 0,
-                    item,
-                    timeout_ms: None,
-                };
-                self.send_coord(op);
+                self.requeue(name, vec![item]);
+            }
+            (Some(Undo::Requeue(name)), Reply::Coord(CoordReply::Items(items))) => {
+                self.requeue(name, items);
             }
             (Some(Undo::Release(name)), Reply::Coord(CoordReply::Lease(lease))) => {
                 tracing::debug!(semaphore = %name, "releasing a lease nobody waits for");
@@ -131,6 +129,20 @@ impl ClientActor {
             self.unref(k);
         }
         self.flush();
+    }
+
+    /// Puts items nobody waits for back at the end of their queue.
+    fn requeue(&mut self, name: String, items: Vec<Item>) {
+        tracing::debug!(queue = %name, n = items.len(), "putting back items nobody waits for");
+        for item in items {
+            let op = CoordOp::QueuePut {
+                name: name.clone(),
+                maxsize: 0,
+                item,
+                timeout_ms: None,
+            };
+            self.send_coord(op);
+        }
     }
 
     /// Drops one reference to `key`, releasing it on the cluster at zero.

@@ -106,6 +106,52 @@ impl Queue {
         }
     }
 
+    /// Takes up to `max` of the oldest items at once, waiting up to `timeout` (`None`:
+    /// forever) for a first one; futures' results are fetched. Consumers that take many small
+    /// items should use this: one round trip per batch, not per item.
+    pub async fn get_batch<T: DeserializeOwned>(
+        &self,
+        max: u32,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<T>> {
+        let op = CoordOp::QueueGetBatch {
+            name: self.name.clone(),
+            maxsize: self.maxsize,
+            max,
+            timeout_ms: ms(timeout),
+        };
+        let what = || format!("an item of queue {}", self.name);
+        let items = match self.client.coord(op, timeout, what).await? {
+            CoordReply::Items(items) => items,
+            other => return Err(unexpected(other)),
+        };
+        let mut values = Vec::with_capacity(items.len());
+        for item in items {
+            values.push(self.client.item_value(item).await?);
+        }
+        Ok(values)
+    }
+
+    /// Appends values in order, all requests in flight at once (one round trip, not one per
+    /// value); waits up to `timeout` per value while the queue is full. On an error, the
+    /// values before the failed one are in the queue.
+    pub async fn put_many<T: Serialize>(
+        &self,
+        values: &[T],
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let items = values
+            .iter()
+            .map(|v| encode_value(v).map(Item::Value))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let puts = items.into_iter().map(|item| self.put_item(item, timeout));
+        futures::future::join_all(puts)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+        Ok(())
+    }
+
     /// Items in the queue now.
     pub async fn qsize(&self) -> Result<u64> {
         let op = CoordOp::QueueSize {
@@ -130,6 +176,24 @@ impl Queue {
     /// Blocking form of [`Queue::qsize`].
     pub fn qsize_blocking(&self) -> Result<u64> {
         futures::executor::block_on(self.qsize())
+    }
+
+    /// Blocking form of [`Queue::get_batch`].
+    pub fn get_batch_blocking<T: DeserializeOwned>(
+        &self,
+        max: u32,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<T>> {
+        futures::executor::block_on(self.get_batch(max, timeout))
+    }
+
+    /// Blocking form of [`Queue::put_many`].
+    pub fn put_many_blocking<T: Serialize>(
+        &self,
+        values: &[T],
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        futures::executor::block_on(self.put_many(values, timeout))
     }
 
     /// Blocking form of [`Queue::put_future`].

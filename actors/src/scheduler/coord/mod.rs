@@ -72,6 +72,16 @@ impl Effects {
         self.reply(w, CoordReply::Item(item));
     }
 
+    /// Hands several items over to a request at once.
+    pub fn give_many(&mut self, w: Waiter, items: Vec<Item>) {
+        for item in &items {
+            if let Item::Key(k) = item {
+                self.dropped.push(k.clone());
+            }
+        }
+        self.reply(w, CoordReply::Items(items));
+    }
+
     /// An item is thrown away (its put timed out, its client left).
     pub fn drop_item(&mut self, item: Item) {
         if let Item::Key(k) = item {
@@ -178,7 +188,17 @@ impl Core {
                 .queues
                 .entry(name)
                 .or_insert_with(|| queue::Queue::new(maxsize as usize))
-                .get(w(timeout_ms), now, &mut fx),
+                .get(w(timeout_ms), None, now, &mut fx),
+            CoordOp::QueueGetBatch {
+                name,
+                maxsize,
+                max,
+                timeout_ms,
+            } => c
+                .queues
+                .entry(name)
+                .or_insert_with(|| queue::Queue::new(maxsize as usize))
+                .get(w(timeout_ms), Some(max.max(1) as usize), now, &mut fx),
             CoordOp::QueueSize { name } => {
                 let n = c.queues.get(&name).map_or(0, |q| q.len());
                 fx.reply(w(None), CoordReply::Count(n as u64));

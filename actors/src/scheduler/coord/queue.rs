@@ -13,8 +13,9 @@ pub struct Queue {
     /// Bound on `items` (0: unbounded).
     maxsize: usize,
     items: VecDeque<Item>,
-    /// Consumers waiting for an item (only while `items` is empty).
-    getters: VecDeque<Waiter>,
+    /// Consumers waiting for an item (only while `items` is empty), with the batch size each
+    /// takes (`None`: one item, answered as a single item).
+    getters: VecDeque<(Waiter, Option<usize>)>,
     /// Producers waiting for room, with their items (only while `items` is full).
     putters: VecDeque<(Waiter, Item)>,
 }
@@ -50,8 +51,11 @@ impl Queue {
     /// A producer offers `item`: straight to the oldest waiting consumer, else stored, else
     /// (full) the producer waits — unless its deadline already passed.
     pub fn put(&mut self, w: Waiter, item: Item, now: Instant, fx: &mut Effects) {
-        if let Some(g) = self.getters.pop_front() {
-            fx.give(g, item);
+        if let Some((g, batch)) = self.getters.pop_front() {
+            match batch {
+                None => fx.give(g, item),
+                Some(_) => fx.give_many(g, vec![item]),
+            }
             fx.reply(w, CoordReply::Done);
         } else if !self.full() {
             self.items.push_back(item);
@@ -64,25 +68,37 @@ impl Queue {
         }
     }
 
-    /// A consumer asks for an item: the oldest one (letting the oldest waiting producer in),
-    /// else it waits — unless its deadline already passed.
-    pub fn get(&mut self, w: Waiter, now: Instant, fx: &mut Effects) {
-        if let Some(item) = self.items.pop_front() {
-            fx.give(w, item);
-            if let Some((p, item)) = self.putters.pop_front() {
-                self.items.push_back(item);
-                fx.reply(p, CoordReply::Done);
+    /// A consumer asks for the oldest item (`batch: None`) or up to `batch` of the oldest
+    /// items (letting waiting producers in as room frees), else it waits — unless its
+    /// deadline already passed.
+    pub fn get(&mut self, w: Waiter, batch: Option<usize>, now: Instant, fx: &mut Effects) {
+        if self.items.is_empty() {
+            if w.expired(now) {
+                fx.reply(w, CoordReply::Timeout);
+            } else {
+                self.getters.push_back((w, batch));
             }
-        } else if w.expired(now) {
-            fx.reply(w, CoordReply::Timeout);
-        } else {
-            self.getters.push_back(w);
+            return;
+        }
+        match batch {
+            None => fx.give(w, self.items.pop_front().expect("not empty")),
+            Some(n) => {
+                let n = n.min(self.items.len());
+                fx.give_many(w, self.items.drain(..n).collect());
+            }
+        }
+        while !self.full() {
+            let Some((p, item)) = self.putters.pop_front() else {
+                break;
+            };
+            self.items.push_back(item);
+            fx.reply(p, CoordReply::Done);
         }
     }
 
     /// Answers waits past their deadline.
     pub fn expire(&mut self, now: Instant, fx: &mut Effects) {
-        self.getters.retain(|g| {
+        self.getters.retain(|(g, _)| {
             let keep = !g.expired(now);
             if !keep {
                 fx.reply(*g, CoordReply::Timeout);
@@ -102,8 +118,8 @@ impl Queue {
     /// Ends request `req` of `client` if it waits here (a put's item is dropped).
     pub fn withdraw(&mut self, client: ClientId, req: RequestId, fx: &mut Effects) {
         let mine = |w: &Waiter| w.client == client && w.req == req;
-        if let Some(i) = self.getters.iter().position(mine) {
-            let w = self.getters.remove(i).expect("present");
+        if let Some(i) = self.getters.iter().position(|(w, _)| mine(w)) {
+            let (w, _) = self.getters.remove(i).expect("present");
             fx.reply(w, CoordReply::Timeout);
         }
         if let Some(i) = self.putters.iter().position(|(w, _)| mine(w)) {
@@ -115,7 +131,7 @@ impl Queue {
 
     /// A client left: its waiting gets end, its waiting puts are dropped with their items.
     pub fn client_gone(&mut self, client: ClientId, fx: &mut Effects) {
-        self.getters.retain(|g| g.client != client);
+        self.getters.retain(|(g, _)| g.client != client);
         let (gone, keep): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.putters)
             .into_iter()
             .partition(|(p, _)| p.client == client);

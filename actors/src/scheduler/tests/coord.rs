@@ -429,3 +429,40 @@ fn a_withdrawn_request_stops_waiting_and_takes_nothing() {
     h.coord(b, 3, CoordOp::QueueSize { name: "q".into() });
     assert_eq!(h.replies()[1], (b, 3, CoordReply::Count(1)));
 }
+
+#[test]
+fn a_batch_get_takes_up_to_its_size_and_lets_waiting_producers_in() {
+    let mut h = Harness::new();
+    let (p, c) = (h.client(), h.client());
+    let batch = |max| CoordOp::QueueGetBatch {
+        name: "q".into(),
+        maxsize: 3,
+        max,
+        timeout_ms: None,
+    };
+    h.coord(c, 1, batch(10)); // waits, then takes the first item alone
+    for n in 0..6 {
+        h.coord(p, 10 + n as u64, put("q", 3, val(n), None));
+    }
+    let r = h.replies();
+    assert_eq!(r[0], (c, 1, CoordReply::Items(vec![val(0)])));
+    assert_eq!(
+        r.len(),
+        5,
+        "1 item given, 3 stored, 2 producers wait: {r:?}"
+    );
+    h.coord(c, 2, batch(2));
+    assert_eq!(
+        h.replies(),
+        vec![
+            (c, 2, CoordReply::Items(vec![val(1), val(2)])),
+            (p, 14, CoordReply::Done),
+            (p, 15, CoordReply::Done),
+        ]
+    );
+    h.coord(c, 3, batch(10));
+    assert_eq!(
+        h.replies(),
+        vec![(c, 3, CoordReply::Items(vec![val(3), val(4), val(5)]))]
+    );
+}
