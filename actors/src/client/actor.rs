@@ -50,6 +50,8 @@ pub struct ClientActor {
     addrs: rustc_hash::FxHashSet<Arc<str>>,
     flush_queued: bool,
     heartbeat: Duration,
+    /// Whether futures were alive at the last heartbeat.
+    held_keys: bool,
 }
 
 /// Sends what the handlers queued, once the mailbox is drained (one batch, not one message
@@ -75,6 +77,12 @@ impl Actor for ClientActor {
                 c.outbox.push(FromClient::Heartbeat);
                 c.flush();
             }
+            // Every future is gone: give the memory of the last graph back to the OS.
+            if c.keys.is_empty() && c.held_keys {
+                c.keys.shrink_to_fit();
+                crate::datastore::memory::release_memory();
+            }
+            c.held_keys = !c.keys.is_empty();
         });
     }
 
@@ -111,6 +119,7 @@ impl ClientActor {
                 addrs: Default::default(),
                 flush_queued: false,
                 heartbeat,
+                held_keys: false,
             }
         })
     }

@@ -74,6 +74,8 @@ pub struct SchedulerActor {
     out: Pending,
     flush_queued: bool,
     journal: Option<Journal>,
+    /// Tasks tracked at the last tick (to notice when a graph is gone).
+    tasks_at_last_tick: usize,
 }
 
 /// Sends the outbox once the current burst of events is handled (one batch per peer).
@@ -131,6 +133,7 @@ pub async fn start_scheduler(config: SchedulerConfig) -> Result<SchedulerHandle>
             out: Pending::default(),
             flush_queued: false,
             journal,
+            tasks_at_last_tick: 0,
         }
     });
     Ok(SchedulerHandle { addr, endpoint })
@@ -148,6 +151,13 @@ impl SchedulerActor {
             }
         }
         self.journal_gone_clients();
+        // A graph just went away: hand this thread's freed memory back to the OS (the
+        // allocator would otherwise keep it while the scheduler idles).
+        let tasks = self.core.task_count();
+        if tasks == 0 && self.tasks_at_last_tick > 0 {
+            crate::datastore::memory::release_memory();
+        }
+        self.tasks_at_last_tick = tasks;
         if let Some(j) = &mut self.journal {
             // Compact once the appended history dwarfs the live graph.
             let live = self.core.task_count() as u64 * 256;
