@@ -173,16 +173,29 @@ fn strip_varint(b: &[u8]) -> Result<&[u8], String> {
 
 /// The header and data of `a`, without the varint prefix.
 pub fn encode_payload<T: Element>(a: &ArrayD<T>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload_len(a));
+    write_payload(a, &mut out);
+    out
+}
+
+fn payload_len<T: Element>(a: &ArrayD<T>) -> usize {
+    8 + 8 * a.ndim() + a.len() * T::DTYPE.size()
+}
+
+/// Appends the header and data of `a` to `out` (one pass over the elements).
+fn write_payload<T: Element>(a: &ArrayD<T>, out: &mut Vec<u8>) {
     let size = T::DTYPE.size();
+    let start = out.len();
     let head = 8 + 8 * a.ndim();
-    let mut out = vec![0u8; head + a.len() * size];
-    out[..4].copy_from_slice(MAGIC);
-    out[4] = T::DTYPE.code();
-    out[5] = a.ndim() as u8;
+    out.resize(start + head + a.len() * size, 0);
+    let buf = &mut out[start..];
+    buf[..4].copy_from_slice(MAGIC);
+    buf[4] = T::DTYPE.code();
+    buf[5] = a.ndim() as u8;
     for (i, d) in a.shape().iter().enumerate() {
-        out[8 + 8 * i..16 + 8 * i].copy_from_slice(&(*d as u64).to_le_bytes());
+        buf[8 + 8 * i..16 + 8 * i].copy_from_slice(&(*d as u64).to_le_bytes());
     }
-    let data = &mut out[head..];
+    let data = &mut buf[head..];
     match a.as_slice() {
         Some(s) => {
             for (dst, x) in data.chunks_exact_mut(size).zip(s) {
@@ -195,15 +208,14 @@ pub fn encode_payload<T: Element>(a: &ArrayD<T>) -> Vec<u8> {
             }
         }
     }
-    out
 }
 
-/// The full wire encoding of `a`.
+/// The full wire encoding of `a`, written once into a buffer of the exact size.
 pub fn encode_array<T: Element>(a: &ArrayD<T>) -> Bytes {
-    let payload = encode_payload(a);
-    let mut out = Vec::with_capacity(payload.len() + 10);
-    write_varint(&mut out, payload.len() as u64);
-    out.extend_from_slice(&payload);
+    let len = payload_len(a);
+    let mut out = Vec::with_capacity(len + 10);
+    write_varint(&mut out, len as u64);
+    write_payload(a, &mut out);
     Bytes::from(out)
 }
 

@@ -3,13 +3,14 @@
 //! per block pair, then a tree of additions of at most `split_every` partials, with the operands'
 //! expressions (slices, transposes, element-wise work) inlined into the product tasks.
 
-use super::block::Block;
+use super::block::{Block, RawBlock};
 use super::chunks::grid_indices;
-use super::dtype::Numeric;
+use super::dtype::{DType, Numeric};
 use super::expr::Expr;
 use super::funcs::spec;
 use super::lazy::Lazy;
 use super::ops::BinaryOp;
+use super::rawsum::le;
 use super::Array;
 use crate::graph::Task;
 use crate::raw::failed;
@@ -48,16 +49,68 @@ fn dot_sum<T: Numeric>(pairs: Vec<(ArrayD<T>, ArrayD<T>)>) -> std::result::Resul
         if a.ncols() != b.nrows() {
             return Err(format!("cannot multiply {:?} by {:?}", a.dim(), b.dim()));
         }
-        let c =
-            acc.get_or_insert_with(|| Array2::from_elem((a.nrows(), b.ncols()), T::from_i64(0)));
-        general_mat_mul(T::from_i64(1), &a, &b, T::from_i64(1), c);
+        match acc.as_mut() {
+            // The first product writes a fresh block (no zeroing pass, no read of zeros).
+            None => acc = Some(a.dot(&b)),
+            Some(c) => general_mat_mul(T::from_i64(1), &a, &b, T::from_i64(1), c),
+        }
     }
     acc.map(|c| Block::from_array(c.into_dyn()))
         .ok_or_else(|| "a product of no terms".into())
 }
 
+crate::raw_task! {
+    /// Registered name of the in-place sum of `f64` partial products.
+    pub const ADD_BLOCKS = "rask_collections::array::add_blocks" => run_add_blocks
+}
+
+/// Adds the `f64` blocks of one shape in `args` into the first (decoded once), reading the
+/// others straight from their bytes: no block is allocated per addition.
+pub fn run_add_blocks(args: &[Bytes]) -> InvokeResult {
+    let first = args.first().ok_or_else(|| failed("nothing to add"))?;
+    let Block::F64(mut acc) = Block::decode(first).map_err(failed)? else {
+        return Err(failed("add_blocks takes f64 blocks"));
+    };
+    let shape = acc.shape().to_vec();
+    let sums = acc
+        .as_slice_mut()
+        .ok_or_else(|| failed("a decoded block is contiguous"))?;
+    for raw in &args[1..] {
+        let r = RawBlock::parse_wire(raw)
+            .map_err(failed)?
+            .ok_or_else(|| failed("a block of more than 8 axes"))?;
+        if r.dtype != DType::F64 || r.shape() != shape.as_slice() {
+            return Err(failed(format!(
+                "adding a {:?} block of shape {:?} to an f64 block of shape {shape:?}",
+                r.dtype,
+                r.shape()
+            )));
+        }
+        for (s, c) in sums.iter_mut().zip(r.data.chunks_exact(8)) {
+            *s += le(c);
+        }
+    }
+    Ok(Block::F64(acc).encode())
+}
+
+/// With the `blas` feature: OpenBLAS runs each product on the calling thread, as Dask's
+/// workers do (`OPENBLAS_NUM_THREADS=1`). Parallelism comes from running tasks side by side;
+/// OpenBLAS threads on top would oversubscribe the cores.
+#[cfg(feature = "blas")]
+fn single_threaded_blas() {
+    extern "C" {
+        fn openblas_set_num_threads(n: std::os::raw::c_int);
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: a plain setter of OpenBLAS's thread count, with no pointer argument; called
+    // once per process before this process's first product.
+    ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
+}
+
 /// Sums the products of the spec's terms (`args[0]` is the [`DotSpec`]).
 pub fn run_dot(args: &[Bytes]) -> InvokeResult {
+    #[cfg(feature = "blas")]
+    single_threaded_blas();
     let (spec, inputs): (DotSpec, _) = spec(args)?;
     let mut blocks = Vec::with_capacity(spec.terms.len());
     for (l, r) in &spec.terms {
@@ -86,11 +139,11 @@ pub fn run_dot(args: &[Bytes]) -> InvokeResult {
         }};
     }
     let out = match dtype {
-        super::dtype::DType::F64 => typed!(f64),
-        super::dtype::DType::F32 => typed!(f32),
-        super::dtype::DType::I64 => typed!(i64),
-        super::dtype::DType::I32 => typed!(i32),
-        super::dtype::DType::Bool => Err("matmul of booleans".to_string()),
+        DType::F64 => typed!(f64),
+        DType::F32 => typed!(f32),
+        DType::I64 => typed!(i64),
+        DType::I32 => typed!(i32),
+        DType::Bool => Err("matmul of booleans".to_string()),
     }
     .map_err(failed)?;
     Ok(out.encode())
@@ -150,6 +203,11 @@ pub fn matmul<T: Numeric>(a: &Array<T>, b: &Array<T>) -> Result<Array<T>> {
         while level.len() > 1 {
             let mut next = Vec::new();
             for group in level.chunks(every) {
+                if T::DTYPE == DType::F64 {
+                    let args = group.iter().cloned().map(Arg::Key).collect();
+                    next.push(graph.insert(Task::new("matmul-sum", ADD_BLOCKS, args)));
+                    continue;
+                }
                 let mut expr = Expr::Input(0);
                 for n in 1..group.len() {
                     expr = Expr::Binary(

@@ -21,7 +21,8 @@ use bytes::Bytes;
 use ndarray::{ArrayD, IxDyn, Zip};
 use std::cell::RefCell;
 
-fn le(c: &[u8]) -> f64 {
+/// The `f64` in 8 little-endian bytes.
+pub(crate) fn le(c: &[u8]) -> f64 {
     let mut raw = [0u8; 8];
     raw.copy_from_slice(c);
     f64::from_le_bytes(raw)
