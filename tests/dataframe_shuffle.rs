@@ -284,10 +284,10 @@ fn reference_join(l: &RecordBatch, r: &RecordBatch, on: &[&str], how: JoinHow) -
     let mut right_used = vec![false; r.num_rows()];
     for i in 0..l.num_rows() {
         let mut any = false;
-        for j in 0..r.num_rows() {
+        for (j, used) in right_used.iter_mut().enumerate() {
             if key(l, i).is_some() && key(l, i) == key(r, j) {
                 rows.push(render(Some(i), Some(j)));
-                right_used[j] = true;
+                *used = true;
                 any = true;
             }
         }
