@@ -3,12 +3,13 @@
 //!
 //! Each primitive is a small state machine of its own ([`queue`], [`lease`], [`cells`],
 //! [`topics`]) that turns an operation into [`Effects`]: replies to waiting requests and keys
-//! that left the primitive. The glue here (methods on [`Core`]) applies them: sends the
-//! replies, hands keys to the clients that received them, and keeps every key stored in a
-//! primitive alive by holding it for [`HOLDER`], a client id no connection ever gets.
+//! that left the primitive. The glue (methods on [`Core`], here and in `holds`) dispatches
+//! operations and applies the effects: sends the replies, hands keys to the clients that
+//! received them, and keeps every key stored in a primitive alive by holding it for
+//! [`HOLDER`], a client id no connection ever gets.
 //!
 //! Nothing waits by polling: a blocked `get`, `acquire` or `wait` is answered when the
-//! condition is met, or by [`Core::coord_tick`] once its deadline passed. A client that leaves
+//! condition is met, or on the scheduler tick once its deadline passed. A client that leaves
 //! (goodbye, lost connection, or silence past the client TTL) gives back its leases and its
 //! blocked requests are dropped.
 //!
@@ -16,12 +17,13 @@
 //! variables, leases, events, subscriptions or datasets.
 
 pub mod cells;
+mod holds;
 pub mod lease;
 pub mod queue;
 pub mod topics;
 
 use super::core::{Core, Outbox};
-use rask_protocol::{ClientId, CoordOp, CoordReply, Item, Key, Reply, RequestId, ToClient};
+use rask_protocol::{ClientId, CoordOp, CoordReply, Item, Key, RequestId, ToClient};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -307,31 +309,6 @@ impl Core {
         self.apply_coord(fx, out);
     }
 
-    fn publish(
-        &mut self,
-        w: Waiter,
-        (name, keys): (String, Vec<Key>),
-        replace: bool,
-        fx: &mut Effects,
-        out: &mut impl Outbox,
-    ) {
-        if !replace && self.coord.datasets.contains_key(&name) {
-            let why = format!("a dataset named {name} is already published");
-            return fx.reply(w, CoordReply::Refused(why));
-        }
-        if let Some(k) = keys.iter().find(|k| !self.tasks.contains_key(*k)) {
-            let why = format!("cannot publish {name}: the scheduler does not know {k}");
-            return fx.reply(w, CoordReply::Refused(why));
-        }
-        for k in &keys {
-            self.hold(k, out);
-        }
-        if let Some(old) = self.coord.datasets.insert(name, keys) {
-            fx.dropped.extend(old);
-        }
-        fx.reply(w, CoordReply::Done);
-    }
-
     /// A client left: its leases go back, its waiting requests and subscriptions end.
     pub(super) fn coord_client_gone(&mut self, client: ClientId, out: &mut impl Outbox) {
         let now = self.now;
@@ -370,80 +347,5 @@ impl Core {
     /// The coordination state (for tests and leak checks).
     pub fn coord(&self) -> &Coord {
         &self.coord
-    }
-
-    /// Holds an item's key before it is stored; refuses the request if the key is unknown.
-    fn hold_item(
-        &mut self,
-        item: &Item,
-        w: Waiter,
-        fx: &mut Effects,
-        out: &mut impl Outbox,
-    ) -> bool {
-        match item {
-            Item::Value(_) => true,
-            Item::Key(k) if self.tasks.contains_key(k) => {
-                self.hold(k, out);
-                true
-            }
-            Item::Key(k) => {
-                let why = format!("the scheduler does not know {k} (was it released?)");
-                fx.reply(w, CoordReply::Refused(why));
-                false
-            }
-        }
-    }
-
-    /// One more place stores `key`: the first one makes [`HOLDER`] want it.
-    fn hold(&mut self, key: &Key, out: &mut impl Outbox) {
-        let n = self.coord.held.entry(key.clone()).or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            let now = self.now;
-            let holder = self
-                .clients
-                .entry(HOLDER)
-                .or_insert_with(|| super::state::Client {
-                    name: "coordination".into(),
-                    wants: Default::default(),
-                    last_seen: now,
-                });
-            holder.wants.insert(key.clone());
-            self.want_existing(HOLDER, key, out);
-        }
-    }
-
-    /// Sends the replies, hands their keys to the receiving clients, then drops the holds on
-    /// keys that left their primitive.
-    fn apply_coord(&mut self, fx: Effects, out: &mut impl Outbox) {
-        for (w, reply) in fx.replies {
-            if !self.clients.contains_key(&w.client) {
-                continue;
-            }
-            let keys = reply.keys();
-            let reply = Reply::Coord(reply);
-            out.to_client(w.client, ToClient::Reply { req: w.req, reply });
-            for key in keys {
-                if self.tasks.contains_key(&key) {
-                    if let Some(c) = self.clients.get_mut(&w.client) {
-                        c.wants.insert(key.clone());
-                    }
-                    self.want_existing(w.client, &key, out);
-                }
-            }
-        }
-        for key in fx.dropped {
-            let Some(n) = self.coord.held.get_mut(&key) else {
-                continue;
-            };
-            *n -= 1;
-            if *n == 0 {
-                self.coord.held.remove(&key);
-                if let Some(h) = self.clients.get_mut(&HOLDER) {
-                    h.wants.remove(&key);
-                }
-                self.unwant(HOLDER, &key, out);
-            }
-        }
     }
 }
