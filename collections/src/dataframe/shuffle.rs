@@ -140,18 +140,24 @@ pub fn hash_buckets(keys: &[ArrayRef], rows: usize, n: u32) -> Result<Vec<u32>, 
     })
 }
 
-/// The sort fields of `by` over the columns `cols`.
-fn sort_fields(cols: &[ArrayRef], by: &[(String, bool)]) -> Vec<arrow_row::SortField> {
-    cols.iter()
-        .zip(by)
-        .map(|(c, (_, desc))| {
-            let opts = SortOptions {
-                descending: *desc,
-                nulls_first: false,
-            };
-            arrow_row::SortField::new_with_options(c.data_type().clone(), opts)
-        })
-        .collect()
+/// A row converter for the columns `cols` sorted as `by` says (nulls last): its rows compare
+/// in sort order.
+pub(super) fn sort_converter(
+    cols: &[ArrayRef],
+    by: &[(String, bool)],
+) -> Result<arrow_row::RowConverter, ArrowError> {
+    arrow_row::RowConverter::new(
+        cols.iter()
+            .zip(by)
+            .map(|(c, (_, desc))| {
+                let opts = SortOptions {
+                    descending: *desc,
+                    nulls_first: false,
+                };
+                arrow_row::SortField::new_with_options(c.data_type().clone(), opts)
+            })
+            .collect(),
+    )
 }
 
 /// The bucket of every row of `batch` given range `bounds` (a batch of the sort columns).
@@ -173,7 +179,7 @@ pub fn range_buckets(
         .zip(&cols)
         .map(|(b, c)| arrow_cast::cast(b, c.data_type()))
         .collect::<Result<Vec<_>, _>>()?;
-    let conv = arrow_row::RowConverter::new(sort_fields(&cols, by))?;
+    let conv = sort_converter(&cols, by)?;
     let rows = conv.convert_columns(&cols)?;
     let brows = conv.convert_columns(&bcols)?;
     let b: Vec<arrow_row::Row<'_>> = brows.iter().collect();

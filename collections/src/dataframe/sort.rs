@@ -13,13 +13,15 @@
 //! divisions' ends are the true minimum and maximum.
 
 use super::ipc::{decode_frame, encode_frame, read_ipc, Fail, Frame};
-use super::shuffle::{batch_ipc, concat_buckets, shuffle_keys, Payload, SplitBy, SplitSpec};
+use super::shuffle::{
+    batch_ipc, concat_buckets, shuffle_keys, sort_converter, Payload, SplitBy, SplitSpec,
+};
 use super::{DataFrame, Outputs};
 use crate::graph::{compute::compute_with, ComputeOptions, Task};
 use crate::raw::{bad_args, failed};
 use crate::{Error, Result};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
-use arrow_schema::{ArrowError, Field, Schema, SortOptions};
+use arrow_schema::{ArrowError, Field, Schema};
 use bytes::Bytes;
 use rask_actors::client::Client;
 use rask_actors::worker::registry::InvokeResult;
@@ -58,24 +60,6 @@ pub struct SampleSpec {
     pub size: u32,
 }
 
-fn converter(
-    cols: &[ArrayRef],
-    by: &[(String, bool)],
-) -> Result<arrow_row::RowConverter, ArrowError> {
-    arrow_row::RowConverter::new(
-        cols.iter()
-            .zip(by)
-            .map(|(c, (_, desc))| {
-                let opts = SortOptions {
-                    descending: *desc,
-                    nulls_first: false,
-                };
-                arrow_row::SortField::new_with_options(c.data_type().clone(), opts)
-            })
-            .collect(),
-    )
-}
-
 fn sort_columns(b: &RecordBatch, by: &[(String, bool)]) -> Result<Vec<ArrayRef>, ArrowError> {
     by.iter()
         .map(|(c, _)| {
@@ -99,7 +83,7 @@ pub fn sample(batch: &RecordBatch, spec: &SampleSpec) -> Result<RecordBatch, Arr
         .iter()
         .map(|c| arrow_select::take::take(c.as_ref(), &UInt32Array::from(valid.clone()), None))
         .collect::<Result<_, _>>()?;
-    let rows = converter(&cols, &spec.by)?.convert_columns(&cols)?;
+    let rows = sort_converter(&cols, &spec.by)?.convert_columns(&cols)?;
     let mut order: Vec<u32> = (0..valid.len() as u32).collect();
     order.sort_unstable_by(|a, b| rows.row(*a as usize).cmp(&rows.row(*b as usize)));
     let n = order.len();
@@ -148,7 +132,7 @@ pub fn bounds(
         .column_by_name(WEIGHT)
         .and_then(|w| w.as_any().downcast_ref::<Float64Array>().cloned())
         .ok_or_else(|| ArrowError::InvalidArgumentError("samples without weights".into()))?;
-    let rows = converter(&cols, by)?.convert_columns(&cols)?;
+    let rows = sort_converter(&cols, by)?.convert_columns(&cols)?;
     let mut order: Vec<usize> = (0..samples.num_rows()).collect();
     order.sort_by(|a, b| rows.row(*a).cmp(&rows.row(*b)));
     let total: f64 = weights.values().iter().sum();
