@@ -229,6 +229,21 @@ impl Client {
         crate::client::Future::new(key, self.actor().clone())
     }
 
+    /// An item that must be a future (`what` names where it came from in the error).
+    pub(super) fn item_future<T>(
+        &self,
+        item: Item,
+        what: impl FnOnce() -> String,
+    ) -> Result<crate::client::Future<T>> {
+        match item {
+            Item::Key(key) => Ok(self.adopt(key)),
+            Item::Value(_) => Err(Error::Coordination(format!(
+                "{} held a value where a future was expected",
+                what()
+            ))),
+        }
+    }
+
     /// Reads an item: a value is decoded, a key's result fetched.
     pub(super) async fn item_value<T: DeserializeOwned>(&self, item: Item) -> Result<T> {
         match item {

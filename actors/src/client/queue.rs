@@ -18,7 +18,7 @@
 use super::coord::{ms, unexpected};
 use super::future::Future;
 use super::handle::Client;
-use crate::{Error, Result};
+use crate::Result;
 use rask_protocol::{encode_value, CoordOp, CoordReply, Item};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
@@ -97,13 +97,9 @@ impl Queue {
 
     /// Takes the oldest item, which must be a future.
     pub async fn get_future<T>(&self, timeout: Option<Duration>) -> Result<Future<T>> {
-        match self.get_item(timeout).await? {
-            Item::Key(key) => Ok(self.client.adopt(key)),
-            Item::Value(_) => Err(Error::Coordination(format!(
-                "queue {} held a value where a future was expected",
-                self.name
-            ))),
-        }
+        let item = self.get_item(timeout).await?;
+        self.client
+            .item_future(item, || format!("queue {}", self.name))
     }
 
     /// Takes up to `max` of the oldest items at once, waiting up to `timeout` (`None`:
@@ -269,13 +265,9 @@ impl Variable {
 
     /// The value, which must be a future.
     pub async fn get_future<T>(&self, timeout: Option<Duration>) -> Result<Future<T>> {
-        match self.get_item(timeout).await? {
-            Item::Key(key) => Ok(self.client.adopt(key)),
-            Item::Value(_) => Err(Error::Coordination(format!(
-                "variable {} holds a value, not a future",
-                self.name
-            ))),
-        }
+        let item = self.get_item(timeout).await?;
+        self.client
+            .item_future(item, || format!("variable {}", self.name))
     }
 
     /// Removes the value (a stored future's result is released).
