@@ -466,3 +466,38 @@ fn a_batch_get_takes_up_to_its_size_and_lets_waiting_producers_in() {
         vec![(c, 3, CoordReply::Items(vec![val(3), val(4), val(5)]))]
     );
 }
+
+#[test]
+fn coordination_requests_in_a_replayed_journal_are_not_recovered() {
+    let mut h = Harness::new();
+    // A journaled batch mixed a submit with a put and a lock: only the submit comes back.
+    let msgs = [
+        FromClient::Submit(vec![spec("a", "f", &[], true)]),
+        FromClient::Coord {
+            req: RequestId(1),
+            op: put("q", 0, val(1), None),
+        },
+        FromClient::Coord {
+            req: RequestId(2),
+            op: acquire("l", None, None),
+        },
+    ];
+    let frames = encode_batch(&msgs, vec![]).unwrap();
+    let record = crate::scheduler::journal::Record::Client {
+        client: 7,
+        frames: frames
+            .iter()
+            .map(|f| serde_bytes::ByteBuf::from(f.to_vec()))
+            .collect(),
+    };
+    h.core.recover(vec![record], h.now);
+    h.core.check_invariants();
+    assert_eq!(h.core.task_count(), 1);
+    assert_eq!(h.core.coord().sizes(), (0, 0));
+    let c = h.client();
+    h.coord(c, 1, acquire("l", None, Some(0)));
+    h.coord(c, 2, CoordOp::QueueSize { name: "q".into() });
+    let r = h.replies();
+    assert!(matches!(r[0], (_, 1, CoordReply::Lease(_))), "{r:?}");
+    assert_eq!(r[1], (c, 2, CoordReply::Count(0)));
+}
