@@ -201,7 +201,7 @@ impl<T: Element> Array<T> {
     /// The positions along `axis` where the 1-d boolean `condition` is true (numpy's
     /// `np.compress(condition, x, axis)`; `condition` must have the axis's length and is
     /// rechunked to its chunks). The number of true values per chunk is computed on the
-    /// cluster first (see the [module docs](self)); the result is lazy, with one output
+    /// cluster first (see the [module docs](crate::array::index)); the result is lazy, with one output
     /// chunk per input chunk along `axis` (possibly empty).
     pub async fn compress(
         &self,
