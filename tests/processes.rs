@@ -207,6 +207,39 @@ async fn garbage_on_the_ports_does_not_crash_anything() -> Result<()> {
     many_tasks(&fresh, 500).await
 }
 
+/// A ZMTP greeting followed by a frame header that claims `claim` bytes.
+async fn forged_frame(addr: &str, claim: u64) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(addr.trim_start_matches("tcp://")).await?;
+    let mut greeting = vec![0u8; 64];
+    greeting[0] = 0xff;
+    greeting[9] = 0x7f;
+    greeting[10] = 3;
+    greeting[12..16].copy_from_slice(b"NULL");
+    s.write_all(&greeting).await?;
+    s.write_all(&[0x02]).await?;
+    s.write_all(&claim.to_be_bytes()).await?;
+    // The peer may already have cut us off.
+    let _ = s.write_all(&[0u8; 100]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guarded_scheduler_survives_forged_giant_frames() -> Result<()> {
+    let (mut sched, addr) = scheduler(0, &["--max-frame-bytes", "1048576"])?;
+    let _w = worker(&addr, "g0")?;
+    let client = connect_with_workers(&addr, 1).await?;
+    // Without the guard, the socket library would try to reserve 2^50 bytes and abort.
+    for claim in [1u64 << 50, 1 << 40, 2 << 20] {
+        forged_frame(&addr, claim).await?;
+        ensure!(sched.alive(), "scheduler died on a {claim}-byte claim");
+    }
+    many_tasks(&client, 300).await?;
+    let fresh = connect(&addr).await?;
+    many_tasks(&fresh, 300).await
+}
+
 #[test]
 fn bad_flags_and_unreachable_scheduler_exit_non_zero_quickly() -> Result<()> {
     let bin = env!("CARGO_BIN_EXE_rask");

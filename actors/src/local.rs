@@ -60,6 +60,7 @@ impl LocalCluster {
             heartbeat: config.heartbeat,
             core: config.core.clone(),
             journal_dir: None,
+            max_frame_bytes: None,
         };
         let (scheduler, handle) =
             ActorThread::spawn("rask-scheduler", move || start_scheduler(sconf)).await?;

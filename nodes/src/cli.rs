@@ -66,6 +66,11 @@ pub struct SchedulerArgs {
     /// of work per thread at a time (judged from past run times). 0 sends everything at once.
     #[arg(long, default_value_t = 2.0)]
     pub queue_target_ms: f64,
+    /// Disconnect peers that claim frames larger than this many bytes (the socket library
+    /// would try to allocate any claimed size). Adds a checking hop in front of the port;
+    /// use it where untrusted hosts can reach the scheduler.
+    #[arg(long)]
+    pub max_frame_bytes: Option<u64>,
 }
 
 /// A stand-alone worker binary's command line (same flags as `rask worker`).

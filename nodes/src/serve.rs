@@ -61,6 +61,7 @@ pub fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
             ..CoreConfig::default()
         },
         journal_dir: args.local_directory.clone(),
+        max_frame_bytes: args.max_frame_bytes,
     };
     actix_rt::System::new().block_on(async move {
         let handle = start_scheduler(config)

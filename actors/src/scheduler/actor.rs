@@ -26,6 +26,9 @@ pub struct SchedulerConfig {
     /// Keep a journal of the task graph in this directory and, if one is there already,
     /// recover the graph from it at start (see [`super::recovery`]).
     pub journal_dir: Option<std::path::PathBuf>,
+    /// Cut off peers that claim frames larger than this many bytes, checked by a guard in
+    /// front of the socket (see [`crate::transport::guard`]; costs one loopback hop).
+    pub max_frame_bytes: Option<u64>,
 }
 
 impl Default for SchedulerConfig {
@@ -35,6 +38,7 @@ impl Default for SchedulerConfig {
             heartbeat: Duration::from_millis(500),
             core: CoreConfig::default(),
             journal_dir: None,
+            max_frame_bytes: None,
         }
     }
 }
@@ -103,7 +107,10 @@ pub struct SchedulerHandle {
 /// Binds the scheduler's ROUTER and starts the actor on the current actix arbiter.
 pub async fn start_scheduler(config: SchedulerConfig) -> Result<SchedulerHandle> {
     let listen = crate::transport::normalize_addr(&config.listen);
-    let bound = bind_router(&listen).await?;
+    let bound = match config.max_frame_bytes {
+        Some(limit) => crate::transport::router::bind_router_guarded(&listen, limit).await?,
+        None => bind_router(&listen).await?,
+    };
     let endpoint = bound.endpoint.clone();
     let mut core = Core::new(config.core);
     let journal = match &config.journal_dir {

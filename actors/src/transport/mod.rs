@@ -5,8 +5,10 @@
 //! - [`dealer`]: a DEALER connection with the handshake done, that reports its own loss so the
 //!   owner can reconnect (the `zeromq` crate does not reconnect a DEALER by itself).
 //! - [`store_client`]: request/reply connections to workers' data-stores, pooled by address.
+//! - [`guard`]: an optional frame-size check in front of a ROUTER's listening port.
 
 pub mod dealer;
+pub mod guard;
 pub mod router;
 pub mod store_client;
 

@@ -51,6 +51,25 @@ pub struct BoundRouter {
     pub events: mpsc::UnboundedReceiver<RouterEvent>,
 }
 
+/// Binds a ROUTER on `addr` behind a [`super::guard`] that cuts off peers claiming frames
+/// over `max_frame` bytes: the ROUTER itself listens on a loopback port, the guard on `addr`.
+pub async fn bind_router_guarded(addr: &str, max_frame: u64) -> Result<BoundRouter> {
+    let public = addr.strip_prefix("tcp://").ok_or_else(|| {
+        Error::Config(format!(
+            "a frame-size guard needs a tcp:// address, not {addr}"
+        ))
+    })?;
+    let mut bound = bind_router("tcp://127.0.0.1:0").await?;
+    let inner: std::net::SocketAddr = bound
+        .endpoint
+        .trim_start_matches("tcp://")
+        .parse()
+        .map_err(|e| Error::Config(format!("unexpected endpoint {}: {e}", bound.endpoint)))?;
+    let public = super::guard::start(public, inner, max_frame).await?;
+    bound.endpoint = format!("tcp://{public}");
+    Ok(bound)
+}
+
 /// Binds a ROUTER on `addr` (`tcp://host:port`, port 0 for any) and starts its I/O tasks.
 pub async fn bind_router(addr: &str) -> Result<BoundRouter> {
     let mut socket = RouterSocket::new();
