@@ -49,9 +49,9 @@ pub mod ops;
 pub mod parquet;
 pub mod partition;
 pub mod shuffle;
-pub mod sort;
 #[cfg(test)]
 mod shuffle_tests;
+pub mod sort;
 #[cfg(test)]
 mod tests;
 
