@@ -3,6 +3,7 @@
 //! scheduler goes away.
 
 use super::admit::{self, Admission};
+use super::connect::{advertised, connect_with_backoff, worker_hello};
 use super::fetch::gather_args;
 use super::pool::{ComputePool, Job};
 use super::registry::Registry;
@@ -14,8 +15,8 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures::StreamExt;
 use rask_protocol::{
-    decode_batch, encode_batch, Attempt, ComputeMsg, FromWorker, Hello, Key, Role, TaskError,
-    TaskErrorKind, ToWorker, WorkerHeartbeat, WorkerHello, WorkerId,
+    decode_batch, encode_batch, Attempt, ComputeMsg, FromWorker, Key, TaskError, TaskErrorKind,
+    ToWorker, WorkerHeartbeat, WorkerId,
 };
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -135,81 +136,6 @@ struct Reconnected(dealer::Connection);
 #[derive(Message)]
 #[rtype(result = "(Option<WorkerId>, String)")]
 pub struct Describe;
-
-fn worker_hello(
-    name: &str,
-    store_addr: &str,
-    nthreads: usize,
-    held: Vec<(Key, u64)>,
-) -> Result<Bytes> {
-    let reg = Registry::global();
-    Ok(Hello {
-        role: Role::Worker,
-        name: name.to_string(),
-        registry_hash: reg.hash(),
-        worker: Some(WorkerHello {
-            store_addr: store_addr.to_string(),
-            nthreads: nthreads as u32,
-            functions: reg.names(),
-            held,
-        }),
-    }
-    .encode()?)
-}
-
-/// Connects to the scheduler, retrying with backoff until `deadline` passes.
-async fn connect_with_backoff(
-    addr: &str,
-    hello: impl Fn() -> futures::future::BoxFuture<'static, Result<Bytes>>,
-    deadline: Option<Duration>,
-) -> Result<dealer::Connection> {
-    let start = std::time::Instant::now();
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let left = deadline.map(|d| d.saturating_sub(start.elapsed()));
-        let attempt_timeout = left
-            .unwrap_or(Duration::from_secs(2))
-            .clamp(Duration::from_millis(100), Duration::from_secs(2));
-        match dealer::connect(addr, hello().await?, Some(attempt_timeout)).await {
-            Ok(c) => return Ok(c),
-            Err(e @ Error::Protocol(_)) => return Err(e),
-            Err(e) => {
-                if deadline.is_some_and(|d| start.elapsed() + delay > d) {
-                    return Err(e);
-                }
-                tracing::debug!("scheduler at {addr} not reachable yet: {e}");
-            }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
-    }
-}
-
-/// Picks the address peers should use to reach a data-store bound at `endpoint`.
-fn advertised(endpoint: &str, contact_host: Option<&str>, scheduler: &str) -> String {
-    let port = endpoint.rsplit(':').next().unwrap_or("0");
-    let host = endpoint
-        .trim_start_matches("tcp://")
-        .rsplit_once(':')
-        .map(|(h, _)| h.to_string())
-        .unwrap_or_default();
-    let host = match contact_host {
-        Some(h) => h.to_string(),
-        None if host == "0.0.0.0" || host == "[::]" || host.is_empty() => {
-            local_ip_towards(scheduler).unwrap_or_else(|| "127.0.0.1".to_string())
-        }
-        None => host,
-    };
-    format!("tcp://{host}:{port}")
-}
-
-/// The local IP the OS would use to reach the scheduler (no packet is sent).
-fn local_ip_towards(scheduler: &str) -> Option<String> {
-    let target = scheduler.trim_start_matches("tcp://");
-    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    sock.connect(target).ok()?;
-    Some(sock.local_addr().ok()?.ip().to_string())
-}
 
 impl Worker {
     /// Starts a data-store and a worker on the current actix arbiter and registers with the

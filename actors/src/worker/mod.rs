@@ -5,6 +5,7 @@
 
 pub mod actor;
 pub mod admit;
+mod connect;
 pub mod fetch;
 pub mod pool;
 pub mod registry;
