@@ -15,6 +15,35 @@ fn finish(h: &mut Harness, w: WorkerId, c: &ComputeMsg, duration_us: u64) {
     );
 }
 
+/// One worker, a client, and `n` dependents of `x` all placed by locality on that worker once
+/// `x` finished (taking `x_us`). Returns the worker, the client and the dependents' computes.
+fn piled_on_one_worker(
+    h: &mut Harness,
+    n: usize,
+    x_us: u64,
+) -> (WorkerId, ClientId, Vec<(WorkerId, ComputeMsg)>) {
+    let w1 = h.worker(&["f"]);
+    let c = h.client();
+    let mut graph = vec![spec("x", "f", &[], false)];
+    graph.extend((0..n).map(|i| spec(&format!("d{i}"), "f", &["x"], true)));
+    h.client_says(c, FromClient::Submit(graph));
+    let (_, cx) = h.computes().remove(0);
+    finish(h, w1, &cx, x_us);
+    (w1, c, h.computes())
+}
+
+/// Steal requests sent so far: victim, task, attempt.
+fn steal_requests(h: &Harness) -> Vec<(WorkerId, Key, Attempt)> {
+    h.out
+        .workers
+        .iter()
+        .filter_map(|(w, m)| match m {
+            ToWorker::Steal { key, attempt } => Some((*w, key.clone(), *attempt)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn roots(n: usize, priority: i32) -> Vec<TaskSpec> {
     (0..n)
         .map(|i| {
@@ -104,40 +133,24 @@ fn released_queued_tasks_never_run() {
 #[test]
 fn idle_worker_steals_waiting_tasks_that_were_placed_by_locality() {
     let mut h = Harness::new();
-    let w1 = h.worker(&["f"]);
-    let c = h.client();
-    let mut graph = vec![spec("x", "f", &[], false)];
-    graph.extend((0..4).map(|i| spec(&format!("d{i}"), "f", &["x"], true)));
-    h.client_says(c, FromClient::Submit(graph));
-    let (_, cx) = h.computes().remove(0);
-    finish(&mut h, w1, &cx, 400_000);
+    let (w1, c, placed) = piled_on_one_worker(&mut h, 4, 400_000);
     // All four dependents go where x is.
-    let placed = h.computes();
     assert_eq!(placed.len(), 4);
     assert!(placed.iter().all(|(w, _)| *w == w1));
     let w2 = h.worker(&["f"]);
     h.now += Duration::from_millis(10);
     h.core.on_tick(h.now, &mut h.out);
     h.core.check_invariants();
-    let steals: Vec<(Key, Attempt)> = h
-        .out
-        .workers
-        .iter()
-        .filter_map(|(w, m)| match m {
-            ToWorker::Steal { key, attempt } if *w == w1 => Some((key.clone(), *attempt)),
-            _ => None,
-        })
+    let steals: Vec<(Key, Attempt)> = steal_requests(&h)
+        .into_iter()
+        .filter(|(w, _, _)| *w == w1)
+        .map(|(_, k, a)| (k, a))
         .collect();
     assert_eq!(steals.len(), 1, "one idle thread on w2: one steal");
     let (key, attempt) = steals[0].clone();
     // A second tick does not ask again while the answer is pending.
     h.core.on_tick(h.now, &mut h.out);
-    let asked = h
-        .out
-        .workers
-        .iter()
-        .filter(|(_, m)| matches!(m, ToWorker::Steal { .. }));
-    assert_eq!(asked.count(), 1);
+    assert_eq!(steal_requests(&h).len(), 1);
     h.worker_says(
         w1,
         FromWorker::StealReply {
@@ -164,26 +177,11 @@ fn idle_worker_steals_waiting_tasks_that_were_placed_by_locality() {
 #[test]
 fn a_refused_steal_leaves_the_task_where_it_runs() {
     let mut h = Harness::new();
-    let w1 = h.worker(&["f"]);
-    let c = h.client();
-    let mut graph = vec![spec("x", "f", &[], false)];
-    graph.extend((0..3).map(|i| spec(&format!("d{i}"), "f", &["x"], true)));
-    h.client_says(c, FromClient::Submit(graph));
-    let (_, cx) = h.computes().remove(0);
-    finish(&mut h, w1, &cx, 400_000);
-    let placed = h.computes();
+    let (w1, c, placed) = piled_on_one_worker(&mut h, 3, 400_000);
     h.worker(&["f"]);
     h.now += Duration::from_millis(10);
     h.core.on_tick(h.now, &mut h.out);
-    let (key, attempt) = h
-        .out
-        .workers
-        .iter()
-        .find_map(|(_, m)| match m {
-            ToWorker::Steal { key, attempt } => Some((key.clone(), *attempt)),
-            _ => None,
-        })
-        .expect("a steal request");
+    let (_, key, attempt) = steal_requests(&h).pop().expect("a steal request");
     h.worker_says(
         w1,
         FromWorker::StealReply {
@@ -206,21 +204,11 @@ fn a_refused_steal_leaves_the_task_where_it_runs() {
 #[test]
 fn short_tasks_are_not_worth_stealing() {
     let mut h = Harness::new();
-    let w1 = h.worker(&["f"]);
-    let c = h.client();
-    let mut graph = vec![spec("x", "f", &[], false)];
-    graph.extend((0..4).map(|i| spec(&format!("d{i}"), "f", &["x"], true)));
-    h.client_says(c, FromClient::Submit(graph));
-    let (_, cx) = h.computes().remove(0);
-    finish(&mut h, w1, &cx, 20);
+    piled_on_one_worker(&mut h, 4, 20);
     h.worker(&["f"]);
     h.now += Duration::from_millis(10);
     h.core.on_tick(h.now, &mut h.out);
-    assert!(!h
-        .out
-        .workers
-        .iter()
-        .any(|(_, m)| matches!(m, ToWorker::Steal { .. })));
+    assert!(steal_requests(&h).is_empty());
 }
 
 #[test]
