@@ -7,7 +7,7 @@ use super::policy::Candidate;
 use super::state::{Task, TaskState};
 use bytes::Bytes;
 use rask_protocol::{
-    Attempt, ClientId, ComputeMsg, DepLocation, InMemoryMsg, Key, ScatteredMsg, TaskError,
+    Arg, Attempt, ClientId, ComputeMsg, DepLocation, InMemoryMsg, Key, ScatteredMsg, TaskError,
     TaskErrorKind, TaskSpec, ToClient, ToWorker, WorkerId,
 };
 use std::sync::Arc;
@@ -16,15 +16,23 @@ impl Core {
     /// Records a new task (state `Released`); [`Core::link_dependencies`] links it once the
     /// whole batch is in, so a graph may list its tasks in any order.
     pub(super) fn insert_task(&mut self, client: ClientId, spec: TaskSpec) {
+        // Dependencies refer to the scheduler's own copy of each known key: one allocation per
+        // key however many tasks name it, and comparisons that stop at the pointer.
+        let mut args = spec.args;
         let mut deps: Vec<Key> = Vec::new();
-        for dep in spec.dependencies() {
-            if !deps.contains(dep) {
-                deps.push(dep.clone());
+        for arg in &mut args {
+            if let Arg::Key(dep) = arg {
+                if let Some((known, _)) = self.tasks.get_key_value(dep) {
+                    *dep = known.clone();
+                }
+                if !deps.contains(dep) {
+                    deps.push(dep.clone());
+                }
             }
         }
         let task = Task {
             function: Some(self.intern(&spec.function)),
-            args: spec.args,
+            args,
             deps,
             dependents: Default::default(),
             wanted_by: if spec.wanted { vec![client] } else { vec![] },

@@ -21,7 +21,7 @@ impl Core {
                     );
                 }
             }
-            for d in &t.dependents {
+            for d in t.dependents.iter() {
                 let dt = self
                     .tasks
                     .get(d)

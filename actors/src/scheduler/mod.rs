@@ -9,6 +9,7 @@ mod failure;
 mod graph;
 pub mod invariants;
 pub mod journal;
+pub mod keyset;
 pub mod policy;
 pub mod queue;
 pub mod recovery;

@@ -206,7 +206,7 @@ impl Core {
         let mut stack: Vec<&Key> = vec![key];
         while let Some(k) = stack.pop() {
             let Some(t) = self.tasks.get(k) else { continue };
-            for d in &t.dependents {
+            for d in t.dependents.iter() {
                 let Some(dt) = self.tasks.get(d) else {
                     continue;
                 };

@@ -69,7 +69,7 @@ pub struct Task {
     /// Distinct dependency keys.
     pub deps: Vec<Key>,
     /// Tasks that depend on this one.
-    pub dependents: HashSet<Key>,
+    pub dependents: super::keyset::KeySet,
     /// Clients holding a future for this key.
     pub wanted_by: Vec<ClientId>,
     /// Current state.
