@@ -9,6 +9,7 @@ mod failure;
 mod graph;
 pub mod invariants;
 pub mod journal;
+mod long_running;
 pub mod policy;
 pub mod queue;
 pub mod recovery;

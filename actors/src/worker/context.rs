@@ -1,0 +1,241 @@
+//! What a task running on a worker can reach: a client connected to the worker's scheduler
+//! ([`worker_client`], one per worker process and scheduler, like Dask's `worker_client` /
+//! `get_client`), leaving and rejoining the compute pool's count while it waits on other
+//! tasks ([`secede`], [`rejoin`]; waiting on futures from a task secedes by itself), and the
+//! worker's stateful actors (see [`super::actors`]).
+
+use super::actors::{ActorHost, ActorObject};
+use super::pool::{self, Shared};
+use crate::client::Client;
+use crate::{Error, Result};
+use rask_protocol::Key;
+use rustc_hash::FxHashMap as HashMap;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// One worker's side of what its tasks reach: its scheduler and its actors.
+pub struct WorkerContext {
+    scheduler: String,
+    actors: Arc<ActorHost>,
+}
+
+/// Clients of tasks, by scheduler address: how many workers of this process use that
+/// scheduler, and the client once a task asked for it.
+type Clients = Mutex<HashMap<String, (usize, Option<Client>)>>;
+
+fn clients() -> &'static Clients {
+    static CLIENTS: OnceLock<Clients> = OnceLock::new();
+    CLIENTS.get_or_init(Default::default)
+}
+
+impl WorkerContext {
+    /// The context of a worker of `scheduler` (a normalized `tcp://` address) whose actors
+    /// live in `actors`.
+    pub fn new(scheduler: String, actors: Arc<ActorHost>) -> Self {
+        clients()
+            .lock()
+            .expect("clients lock")
+            .entry(scheduler.clone())
+            .or_default()
+            .0 += 1;
+        WorkerContext { scheduler, actors }
+    }
+
+    /// The worker's actors.
+    pub fn actors(&self) -> &Arc<ActorHost> {
+        &self.actors
+    }
+}
+
+impl Drop for WorkerContext {
+    /// The last worker of a scheduler in this process is gone: close the tasks' client.
+    fn drop(&mut self) {
+        let gone = {
+            let mut map = clients().lock().expect("clients lock");
+            match map.get_mut(&self.scheduler) {
+                Some((n, _)) if *n > 1 => {
+                    *n -= 1;
+                    None
+                }
+                Some(_) => map.remove(&self.scheduler).and_then(|(_, c)| c),
+                None => None,
+            }
+        };
+        drop(gone);
+    }
+}
+
+/// The task running on this thread.
+struct Running {
+    key: Key,
+    pool: Arc<Shared>,
+    seceded: Arc<AtomicBool>,
+    on_secede: Option<Box<dyn FnOnce() + Send>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Marks the current thread as running `key` until dropped (the pool holds it around a job).
+pub(super) struct Entered;
+
+pub(super) fn enter(
+    key: Key,
+    pool: Arc<Shared>,
+    on_secede: Option<Box<dyn FnOnce() + Send>>,
+) -> Entered {
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(Running {
+            key,
+            pool,
+            seceded: Arc::new(AtomicBool::new(false)),
+            on_secede,
+        })
+    });
+    Entered
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(r) = CURRENT.with(|c| c.borrow_mut().take()) {
+            // A task that returns while seceded gives its extra thread back.
+            if r.seceded.swap(false, Ordering::AcqRel) {
+                pool::shrink(&r.pool);
+            }
+        }
+    }
+}
+
+/// True on a compute thread while it runs a task.
+pub fn in_task() -> bool {
+    CURRENT.with(|c| c.borrow().is_some())
+}
+
+/// The key of the task running on this thread, if any.
+pub fn current_key() -> Option<Key> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|r| r.key.clone()))
+}
+
+/// A client connected to the scheduler of the worker running this task, for tasks that
+/// submit tasks. One client per worker process and scheduler is made on first use and shared
+/// by every task (also in an in-process `Client::local` cluster); it closes when the last
+/// worker of that scheduler in the process stops. Waiting on its futures from the task
+/// secedes (see [`secede`]), so a task tree deeper than the pool has threads does not
+/// deadlock.
+pub fn worker_client() -> Result<Client> {
+    let scheduler = CURRENT
+        .with(|c| {
+            c.borrow()
+                .as_ref()
+                .map(|r| r.pool_context_scheduler().to_string())
+        })
+        .ok_or_else(|| {
+            Error::Config("worker_client() is only available inside a task on a worker".into())
+        })?;
+    let mut map = clients().lock().expect("clients lock");
+    let slot = map.entry(scheduler.clone()).or_default();
+    if let Some(c) = &slot.1 {
+        return Ok(c.clone());
+    }
+    let client = futures::executor::block_on(Client::connect_with(crate::client::ClientConfig {
+        name: format!("worker-client-{}", std::process::id()),
+        ..crate::client::ClientConfig::new(scheduler)
+    }))?;
+    slot.1 = Some(client.clone());
+    Ok(client)
+}
+
+impl Running {
+    fn pool_context_scheduler(&self) -> &str {
+        &self.pool_context().scheduler
+    }
+
+    fn pool_context(&self) -> &WorkerContext {
+        pool::context_of(&self.pool)
+    }
+}
+
+/// Leaves the compute pool's count while this task waits on other tasks: the pool starts one
+/// more thread and the scheduler stops counting the task against the worker's threads. Returns
+/// false outside a task or when already seceded. [`rejoin`] undoes it; a task that returns
+/// seceded rejoins by itself.
+pub fn secede() -> bool {
+    CURRENT.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some(r) = c.as_mut() else {
+            return false;
+        };
+        if r.seceded.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        pool::grow(&r.pool);
+        if let Some(notify) = r.on_secede.take() {
+            notify();
+        }
+        true
+    })
+}
+
+/// Counts this task against the pool again after [`secede`] (the pool shrinks back as a
+/// thread goes idle). Returns false when the task was not seceded.
+pub fn rejoin() -> bool {
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(r) if r.seceded.swap(false, Ordering::AcqRel) => {
+            pool::shrink(&r.pool);
+            true
+        }
+        _ => false,
+    })
+}
+
+/// Secedes for as long as it lives (and rejoins when dropped) if it seceded. Client waits
+/// (`gather`, `result`, `wait`, `status`) hold one, so a task waiting on tasks it submitted
+/// frees its thread.
+pub struct SecedeGuard {
+    seceded: Option<(Arc<AtomicBool>, Arc<Shared>)>,
+}
+
+impl SecedeGuard {
+    /// Secedes if this thread runs a task that has not seceded yet.
+    pub fn new() -> SecedeGuard {
+        if !secede() {
+            return SecedeGuard { seceded: None };
+        }
+        let seceded = CURRENT.with(|c| {
+            c.borrow()
+                .as_ref()
+                .map(|r| (r.seceded.clone(), r.pool.clone()))
+        });
+        SecedeGuard { seceded }
+    }
+}
+
+impl Default for SecedeGuard {
+    fn default() -> Self {
+        SecedeGuard::new()
+    }
+}
+
+impl Drop for SecedeGuard {
+    fn drop(&mut self) {
+        if let Some((flag, pool)) = self.seceded.take() {
+            if flag.swap(false, Ordering::AcqRel) {
+                pool::shrink(&pool);
+            }
+        }
+    }
+}
+
+/// Places a freshly created actor under the running task's key (actor creation tasks call
+/// this; see [`super::actors`]).
+pub(super) fn install_actor(actor: Box<dyn ActorObject>) -> std::result::Result<(), String> {
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(r) => {
+            r.pool_context().actors.install(r.key.clone(), actor);
+            Ok(())
+        }
+        None => Err("an actor can only be created by a task on a worker".into()),
+    })
+}
