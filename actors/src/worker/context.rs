@@ -239,3 +239,93 @@ pub(super) fn install_actor(actor: Box<dyn ActorObject>) -> std::result::Result<
         None => Err("an actor can only be created by a task on a worker".into()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::pool::{ComputePool, Job};
+    use crate::worker::TaskFunction;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// Lets the test drive `hold_seceded` from outside.
+    static GATE: Mutex<Option<mpsc::Receiver<()>>> = Mutex::new(None);
+
+    crate::task! {
+        /// Test: secedes, waits for the gate, rejoins.
+        fn hold_seceded() -> (bool, bool, bool) {
+            let first = secede();
+            let again = secede();
+            let rx = GATE.lock().unwrap().take().expect("a gate");
+            rx.recv_timeout(Duration::from_secs(10)).expect("opened");
+            (first, again, rejoin())
+        }
+    }
+
+    crate::task! {
+        /// Test: runs at all.
+        fn plain() -> u8 { 7 }
+    }
+
+    fn job(
+        entry: &'static crate::worker::registry::TaskEntry,
+        key: &str,
+        done: mpsc::Sender<(String, Vec<u8>)>,
+        seceded: Option<mpsc::Sender<()>>,
+    ) -> Job {
+        let name = key.to_string();
+        Job {
+            priority: 0,
+            entry,
+            args: vec![],
+            done: Box::new(move |r, _| {
+                let _ = done.send((name, r.map(|b| b.to_vec()).unwrap_or_default()));
+            }),
+            taken: Default::default(),
+            key: Key::new(key),
+            on_secede: seceded.map(|tx| Box::new(move || tx.send(()).unwrap()) as _),
+        }
+    }
+
+    fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    // One thread: a seceded job lets a second job run beside it, the pool grows by one thread
+    // and shrinks back once the job rejoined and finished.
+    #[test]
+    fn a_seceded_job_lends_its_thread_and_the_pool_shrinks_back() {
+        let reg = crate::worker::Registry::global();
+        let hold = reg.get(<hold_seceded as TaskFunction>::NAME).unwrap();
+        let plain_entry = reg.get(<plain as TaskFunction>::NAME).unwrap();
+        let ctx = WorkerContext::new("tcp://127.0.0.1:1".into(), ActorHost::new("t"));
+        let pool = ComputePool::new("t", 1, Arc::new(ctx)).unwrap();
+        let (gate, rx) = mpsc::channel();
+        *GATE.lock().unwrap() = Some(rx);
+        let (done, results) = mpsc::channel();
+        let (seceded_tx, seceded) = mpsc::channel();
+        pool.submit(job(hold, "hold", done.clone(), Some(seceded_tx)));
+        seceded
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the scheduler would be told");
+        wait_for("a second thread", || pool.threads() == 2);
+        pool.submit(job(plain_entry, "plain", done, None));
+        let (name, _) = results.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(name, "plain", "ran while the first job was seceded");
+        gate.send(()).unwrap();
+        let (name, out) = results.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(name, "hold");
+        let flags: (bool, bool, bool) = rask_protocol::decode_value(&out).unwrap();
+        assert_eq!(flags, (true, false, true), "secede once, rejoin once");
+        wait_for("back to one thread", || pool.threads() == 1);
+        assert!(
+            !in_task() && !secede() && !rejoin(),
+            "no task on this thread"
+        );
+        assert!(worker_client().is_err());
+    }
+}
