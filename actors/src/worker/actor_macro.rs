@@ -74,13 +74,17 @@ macro_rules! actor {
             ) -> Option<$crate::worker::registry::InvokeResult> {
                 match method {
                     $(
-                        stringify!($m) => Some((|| {
-                            #[allow(unused_parens)]
-                            let ($($marg,)*) = $crate::worker::actors::decode_method_args::<
-                                ($($mty,)*),
-                            >(stringify!($m), args)?;
-                            $crate::worker::registry::encode_output(&self.$m($($marg),*))
-                        })()),
+                        stringify!($m) => Some(
+                            match $crate::worker::actors::decode_method_args::<($($mty,)*)>(
+                                stringify!($m),
+                                args,
+                            ) {
+                                Ok(($($marg,)*)) => {
+                                    $crate::worker::registry::encode_output(&self.$m($($marg),*))
+                                }
+                                Err(e) => Err(e),
+                            },
+                        ),
                     )*
                     _ => None,
                 }
@@ -103,9 +107,12 @@ macro_rules! actor {
         impl $calls for $crate::client::ActorHandle<$name> {
             $(
                 fn $m(&self $(, $marg: $mty)*) -> $crate::client::ActorFuture<$mret> {
-                    let args = (|| -> $crate::Result<Vec<$crate::__private::Bytes>> {
-                        Ok(vec![$($crate::__private::encode_value(&$marg)?),*])
-                    })();
+                    let encoded: Vec<$crate::__private::ProtocolResult<$crate::__private::Bytes>> =
+                        vec![$($crate::__private::encode_value(&$marg)),*];
+                    let args = encoded
+                        .into_iter()
+                        .collect::<::std::result::Result<Vec<_>, _>>()
+                        .map_err($crate::Error::from);
                     self.call_raw(stringify!($m), args)
                 }
             )*
