@@ -12,15 +12,13 @@ use rask::{Client, LocalConfig};
 rask::task! {
     /// Fibonacci by recursion: each call above 1 submits its two predecessors from inside the
     /// task and gathers them.
-    pub fn fib(n: u64) -> Result<u64, String> {
+    pub fn fib(n: u64) -> Result<u64, rask::Error> {
         if n < 2 {
             return Ok(n);
         }
-        let client = rask::worker_client().map_err(|e| e.to_string())?;
-        let a = client.submit(fib, (n - 1,)).map_err(|e| e.to_string())?;
-        let b = client.submit(fib, (n - 2,)).map_err(|e| e.to_string())?;
-        let v = client.gather_blocking(&[a, b]).map_err(|e| e.to_string())?;
-        Ok(v[0] + v[1])
+        let client = rask::worker_client()?;
+        let parts = [client.submit(fib, (n - 1,))?, client.submit(fib, (n - 2,))?];
+        Ok(client.gather_blocking(&parts)?.iter().sum())
     }
 }
 
