@@ -71,7 +71,18 @@ struct Running {
     key: Key,
     pool: Arc<Shared>,
     seceded: Arc<AtomicBool>,
+    /// Client waits in progress (see [`SecedeGuard`]): the first secedes, the last rejoins.
+    waits: Arc<Waits>,
     on_secede: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// The client waits of one running task.
+#[derive(Default)]
+struct Waits {
+    /// Guards alive.
+    live: std::sync::atomic::AtomicUsize,
+    /// The first guard seceded (so the last one rejoins).
+    seceded: AtomicBool,
 }
 
 thread_local! {
@@ -91,6 +102,7 @@ pub(super) fn enter(
             key,
             pool,
             seceded: Arc::new(AtomicBool::new(false)),
+            waits: Default::default(),
             on_secede,
         })
     });
@@ -190,25 +202,28 @@ pub fn rejoin() -> bool {
     })
 }
 
-/// Secedes for as long as it lives (and rejoins when dropped) if it seceded. Client waits
+/// Secedes for as long as it lives, while the task waits on futures: client waits
 /// (`gather`, `result`, `wait`, `status`) hold one, so a task waiting on tasks it submitted
-/// frees its thread.
+/// frees its thread. With several waits at once (e.g. `as_completed`), the first secedes and
+/// the last to end rejoins; a task that seceded by hand stays seceded.
 pub struct SecedeGuard {
-    seceded: Option<(Arc<AtomicBool>, Arc<Shared>)>,
+    held: Option<(Arc<Waits>, Arc<AtomicBool>, Arc<Shared>)>,
 }
 
 impl SecedeGuard {
-    /// Secedes if this thread runs a task that has not seceded yet.
+    /// Counts a wait of the task running on this thread (none outside a task).
     pub fn new() -> SecedeGuard {
-        if !secede() {
-            return SecedeGuard { seceded: None };
-        }
-        let seceded = CURRENT.with(|c| {
+        let held = CURRENT.with(|c| {
             c.borrow()
                 .as_ref()
-                .map(|r| (r.seceded.clone(), r.pool.clone()))
+                .map(|r| (r.waits.clone(), r.seceded.clone(), r.pool.clone()))
         });
-        SecedeGuard { seceded }
+        if let Some((waits, _, _)) = &held {
+            if waits.live.fetch_add(1, Ordering::AcqRel) == 0 && secede() {
+                waits.seceded.store(true, Ordering::Release);
+            }
+        }
+        SecedeGuard { held }
     }
 }
 
@@ -220,8 +235,12 @@ impl Default for SecedeGuard {
 
 impl Drop for SecedeGuard {
     fn drop(&mut self) {
-        if let Some((flag, pool)) = self.seceded.take() {
-            if flag.swap(false, Ordering::AcqRel) {
+        if let Some((waits, seceded, pool)) = self.held.take() {
+            let last = waits.live.fetch_sub(1, Ordering::AcqRel) == 1;
+            if last
+                && waits.seceded.swap(false, Ordering::AcqRel)
+                && seceded.swap(false, Ordering::AcqRel)
+            {
                 pool::shrink(&pool);
             }
         }
@@ -254,6 +273,13 @@ mod tests {
     crate::task! {
         /// Test: secedes, waits for the gate, rejoins.
         fn hold_seceded() -> (bool, bool, bool) {
+            // Two overlapping waits: the first secedes, the last rejoins.
+            let a = SecedeGuard::new();
+            let b = SecedeGuard::new();
+            drop(a);
+            assert!(!secede(), "still seceded while a wait is on");
+            drop(b);
+            assert!(!rejoin(), "the last wait rejoined");
             let first = secede();
             let again = secede();
             let rx = GATE.lock().unwrap().take().expect("a gate");
