@@ -182,6 +182,7 @@ impl Worker {
         let peers = StorePool::new(name.clone());
         Ok(Worker::create(move |ctx| {
             ctx.add_stream(conn.events.map(|e| SchedulerEvent(0, e)));
+            pool.set_secede_hook(hooks::secede_hook(ctx.address()));
             let mut w = Worker {
                 config: WorkerConfig {
                     scheduler: scheduler_addr,
@@ -322,10 +323,9 @@ impl Worker {
         let job = move |args: Vec<Bytes>| {
             let me = me.clone();
             let arg_bytes = args.iter().map(|a| a.len() as u64).sum();
-            let on_secede = hooks::on_secede(&me, &key, attempt);
             Job {
                 key: key.clone(),
-                on_secede: Some(on_secede),
+                attempt,
                 priority,
                 entry,
                 args,

@@ -73,7 +73,9 @@ struct Running {
     seceded: Arc<AtomicBool>,
     /// Client waits in progress (see [`SecedeGuard`]): the first secedes, the last rejoins.
     waits: Arc<Waits>,
-    on_secede: Option<Box<dyn FnOnce() + Send>>,
+    attempt: rask_protocol::Attempt,
+    /// The scheduler was told (through the pool's secede hook).
+    told: bool,
 }
 
 /// The client waits of one running task.
@@ -92,18 +94,15 @@ thread_local! {
 /// Marks the current thread as running `key` until dropped (the pool holds it around a job).
 pub(super) struct Entered;
 
-pub(super) fn enter(
-    key: Key,
-    pool: Arc<Shared>,
-    on_secede: Option<Box<dyn FnOnce() + Send>>,
-) -> Entered {
+pub(super) fn enter(key: Key, attempt: rask_protocol::Attempt, pool: Arc<Shared>) -> Entered {
     CURRENT.with(|c| {
         *c.borrow_mut() = Some(Running {
             key,
             pool,
             seceded: Arc::new(AtomicBool::new(false)),
             waits: Default::default(),
-            on_secede,
+            attempt,
+            told: false,
         })
     });
     Entered
@@ -183,8 +182,10 @@ pub fn secede() -> bool {
             return false;
         }
         pool::grow(&r.pool);
-        if let Some(notify) = r.on_secede.take() {
-            notify();
+        if !std::mem::replace(&mut r.told, true) {
+            if let Some(hook) = pool::secede_hook(&r.pool) {
+                hook(r.key.clone(), r.attempt);
+            }
         }
         true
     })
@@ -297,7 +298,6 @@ mod tests {
         entry: &'static crate::worker::registry::TaskEntry,
         key: &str,
         done: mpsc::Sender<(String, Vec<u8>)>,
-        seceded: Option<mpsc::Sender<()>>,
     ) -> Job {
         let name = key.to_string();
         Job {
@@ -309,7 +309,7 @@ mod tests {
             }),
             taken: Default::default(),
             key: Key::new(key),
-            on_secede: seceded.map(|tx| Box::new(move || tx.send(()).unwrap()) as _),
+            attempt: rask_protocol::Attempt(1),
         }
     }
 
@@ -334,12 +334,17 @@ mod tests {
         *GATE.lock().unwrap() = Some(rx);
         let (done, results) = mpsc::channel();
         let (seceded_tx, seceded) = mpsc::channel();
-        pool.submit(job(hold, "hold", done.clone(), Some(seceded_tx)));
-        seceded
+        let seceded_tx = Mutex::new(seceded_tx);
+        pool.set_secede_hook(Arc::new(move |key, _| {
+            seceded_tx.lock().unwrap().send(key).unwrap()
+        }));
+        pool.submit(job(hold, "hold", done.clone()));
+        let told = seceded
             .recv_timeout(Duration::from_secs(10))
             .expect("the scheduler would be told");
+        assert_eq!(told, Key::new("hold"));
         wait_for("a second thread", || pool.threads() == 2);
-        pool.submit(job(plain_entry, "plain", done, None));
+        pool.submit(job(plain_entry, "plain", done));
         let (name, _) = results.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(name, "plain", "ran while the first job was seceded");
         gate.send(()).unwrap();
@@ -347,6 +352,10 @@ mod tests {
         assert_eq!(name, "hold");
         let flags: (bool, bool, bool) = rask_protocol::decode_value(&out).unwrap();
         assert_eq!(flags, (true, false, true), "secede once, rejoin once");
+        assert!(
+            seceded.try_recv().is_err(),
+            "the scheduler is told once per task"
+        );
         wait_for("back to one thread", || pool.threads() == 1);
         assert!(
             !in_task() && !secede() && !rejoin(),

@@ -30,9 +30,13 @@ pub struct Job {
     pub taken: Arc<std::sync::atomic::AtomicBool>,
     /// The task's key (what an actor created by the job is held under).
     pub key: rask_protocol::Key,
-    /// Called the first time the running job secedes (the worker tells the scheduler).
-    pub on_secede: Option<Box<dyn FnOnce() + Send>>,
+    /// The attempt (named to the secede hook).
+    pub attempt: rask_protocol::Attempt,
 }
+
+/// Called (on the compute thread) the first time a running job secedes, with its key and
+/// attempt: the worker tells the scheduler.
+pub type SecedeHook = Arc<dyn Fn(rask_protocol::Key, rask_protocol::Attempt) + Send + Sync>;
 
 struct Queued {
     priority: i32,
@@ -78,6 +82,8 @@ pub(super) struct Shared {
     name: String,
     /// What running tasks can reach (the scheduler address, the actor host).
     context: Arc<WorkerContext>,
+    /// See [`SecedeHook`].
+    secede_hook: std::sync::OnceLock<SecedeHook>,
 }
 
 /// How long an idle compute thread polls for new work before sleeping. Waking a sleeping
@@ -123,6 +129,7 @@ impl ComputePool {
             alive: AtomicUsize::new(0),
             name: name.to_string(),
             context,
+            secede_hook: Default::default(),
         });
         let mut threads = Vec::new();
         for _ in 0..n {
@@ -134,6 +141,11 @@ impl ComputePool {
     /// What tasks of this pool can reach.
     pub fn context(&self) -> &Arc<WorkerContext> {
         &self.shared.context
+    }
+
+    /// Sets the hook called when a job first secedes (once; later calls are ignored).
+    pub fn set_secede_hook(&self, hook: SecedeHook) {
+        let _ = self.shared.secede_hook.set(hook);
     }
 
     /// Threads running now (more than the pool's size while tasks are seceded).
@@ -214,6 +226,11 @@ pub(super) fn context_of(shared: &Shared) -> &WorkerContext {
     &shared.context
 }
 
+/// The pool's secede hook, if set.
+pub(super) fn secede_hook(shared: &Shared) -> Option<&SecedeHook> {
+    shared.secede_hook.get()
+}
+
 /// A job seceded: one more thread may run.
 pub(super) fn grow(shared: &Arc<Shared>) {
     let target = shared.target.fetch_add(1, Ordering::AcqRel) + 1;
@@ -289,7 +306,7 @@ fn run(shared: &Arc<Shared>) {
             done,
             taken,
             key,
-            on_secede,
+            attempt,
             ..
         } = job;
         if !try_take(&taken) {
@@ -304,7 +321,7 @@ fn run(shared: &Arc<Shared>) {
             continue;
         }
         let start = std::time::Instant::now();
-        let running = context::enter(key, shared.clone(), on_secede);
+        let running = context::enter(key, attempt, shared.clone());
         let result = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args)))
             .unwrap_or_else(|panic| Err((TaskErrorKind::Panicked, panic_message(&panic))));
         drop(running);

@@ -14,14 +14,9 @@ pub(super) struct Seceded {
     attempt: Attempt,
 }
 
-/// The callback a job runs the first time it secedes (on its compute thread).
-pub(super) fn on_secede(
-    me: &Addr<Worker>,
-    key: &Key,
-    attempt: Attempt,
-) -> Box<dyn FnOnce() + Send> {
-    let (me, key) = (me.clone(), key.clone());
-    Box::new(move || me.do_send(Seceded { key, attempt }))
+/// What the compute pool calls the first time a job secedes (on its compute thread).
+pub(super) fn secede_hook(me: Addr<Worker>) -> crate::worker::pool::SecedeHook {
+    std::sync::Arc::new(move |key, attempt| me.do_send(Seceded { key, attempt }))
 }
 
 impl Handler<Seceded> for Worker {
