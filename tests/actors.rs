@@ -8,7 +8,7 @@ mod common;
 use anyhow::{bail, ensure, Context, Result};
 use common::procs::{self_cluster, serve_as_worker_if_asked};
 use common::*;
-use rask::{ActorHandle, Client, Error, LocalConfig, SubmitOptions, TaskErrorKind};
+use rask::{ActorHandle, Client, Error, LocalConfig, SubmitOptions, TaskErrorKind, Variable};
 use std::time::{Duration, Instant};
 
 rask::actor! {
@@ -95,6 +95,69 @@ async fn a_counter_called_from_two_threads_counts_every_call_in_order() -> Resul
     drop((counter, other));
     eventually("actors released", 20, || async {
         Ok(client.info().await?.tasks == 0)
+    })
+    .await
+}
+
+rask::actor! {
+    /// Another actor type (to check a shared key's type).
+    pub struct Flag { on: bool }
+    /// Starts off.
+    fn new() -> Self { Flag { on: false } }
+    /// What clients call on a flag.
+    pub trait FlagCalls {
+        /// Flips it; returns the new state.
+        fn flip(&mut self) -> bool { self.on = !self.on; self.on }
+    }
+}
+
+// Client A places a counter and shares it through a variable; client B (a connection of its
+// own) calls it too. Both see one object; it lives until both let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_share_one_counter() -> Result<()> {
+    let a = Client::local(2).await?;
+    let b = connect(a.scheduler()).await?;
+    let counter: ActorHandle<Counter> = a.actor((0i64,)).await?;
+    Variable::new(&a, "counter")
+        .set_future(counter.future())
+        .await?;
+    let shared = Variable::new(&b, "counter")
+        .get_future::<String>(Some(SECS))
+        .await?;
+    let theirs: ActorHandle<Counter> = b.actor_from_future(shared.clone()).await?;
+    ensure!(theirs.worker() == counter.worker() && theirs.key() == counter.key());
+    let threads: Vec<_> = [counter.clone(), theirs.clone()]
+        .into_iter()
+        .map(|c| {
+            std::thread::spawn(move || -> Result<Vec<i64>> {
+                let calls: Vec<_> = (0..40).map(|_| c.increment(1)).collect();
+                calls
+                    .into_iter()
+                    .map(|f| Ok(f.result_timeout(SECS)?))
+                    .collect()
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        let seen = t.join().expect("no panic")?;
+        ensure!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        all.extend(seen);
+    }
+    all.sort();
+    ensure!(all == (1..=80).collect::<Vec<_>>(), "{all:?}");
+    // The key holds a Counter, not a Flag.
+    match b.actor_from_future::<Flag>(shared).await {
+        Err(Error::Config(m)) => ensure!(m.contains("not"), "{m}"),
+        other => bail!("expected a type error, got {other:?}"),
+    }
+    // A lets go; B still calls it. Then B lets go too and the actor is released.
+    Variable::new(&a, "counter").delete().await?;
+    drop(counter);
+    ensure!(theirs.increment(1).await? == 81);
+    drop(theirs);
+    eventually("the shared actor released", 20, || async {
+        Ok(a.info().await?.tasks == 0)
     })
     .await
 }

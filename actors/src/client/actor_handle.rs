@@ -72,6 +72,14 @@ impl<T> ActorHandle<T> {
         &self.inner.addr
     }
 
+    /// The actor's key as a future (its value is the actor type's registered name). Put it in
+    /// a [`Variable`](crate::client::Variable) or [`Queue`](crate::client::Queue) so another
+    /// client can call the actor too ([`Client::actor_from_future`]); the actor lives while
+    /// any client holds it.
+    pub fn future(&self) -> &Future<String> {
+        &self.inner.key
+    }
+
     /// Sends a call of `method` with encoded arguments (what `actor!`'s methods call).
     #[doc(hidden)]
     pub fn call_raw<R>(&self, method: &'static str, args: Result<Vec<Bytes>>) -> ActorFuture<R> {
@@ -188,10 +196,28 @@ impl Client {
             workers: opts.workers,
         };
         let key: Future<String> = self.submit_graph(vec![spec]).pop().expect("one wanted");
+        self.actor_from_future(key).await
+    }
+
+    /// A handle on the actor whose key `key` is, e.g. one another client shared through a
+    /// variable or a queue ([`ActorHandle::future`]). Fails with [`Error::Config`] if the key
+    /// holds an actor of another type, and with the key's own error if it is not in memory.
+    pub async fn actor_from_future<T: ActorType>(
+        &self,
+        key: Future<String>,
+    ) -> Result<ActorHandle<T>> {
         let (worker, addr) = match key.status().await? {
             Status::Memory { worker, addr, .. } => (worker, addr),
             other => return Err(other.into_error(key.key())),
         };
+        let type_name = key.get().await?;
+        if type_name != T::NAME {
+            return Err(Error::Config(format!(
+                "{} is an actor of type {type_name}, not {}",
+                key.key(),
+                T::NAME
+            )));
+        }
         // Open the connection now, so the first calls go out in the order they are made.
         self.actor_addr()
             .send(OpenStore(addr.clone()))
