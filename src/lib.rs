@@ -27,11 +27,13 @@ pub use rask_protocol as protocol;
 pub use rask_actors::client::{
     as_completed, wait, Client, ClientConfig, Future, IntoArg, IntoArgs, Status, SubmitOptions,
 };
+pub use rask_actors::client::{ActorFuture, ActorHandle};
 pub use rask_actors::client::{Event, Lease, Lock, Queue, Semaphore, Variable};
 pub use rask_actors::local::{LocalCluster, LocalConfig};
 pub use rask_actors::scheduler::{CoreConfig, SchedulerConfig};
-pub use rask_actors::task;
-pub use rask_actors::worker::{Registry, TaskFunction, WorkerConfig};
+pub use rask_actors::worker::{rejoin, secede, worker_client};
+pub use rask_actors::worker::{ActorType, Registry, TaskFunction, WorkerConfig};
+pub use rask_actors::{actor, task};
 pub use rask_actors::{Error, Result};
 pub use rask_collections::array::{self, Array, Chunk};
 pub use rask_collections::bag::{self, Bag, Items, JsonValue};

@@ -55,4 +55,26 @@ pub enum Error {
     /// client does not hold, a dataset name already taken). Not retryable as is.
     #[error("coordination: {0}")]
     Coordination(String),
+    /// An actor can no longer be called: the worker hosting it died or left, or the actor was
+    /// released. Not retryable: its state is gone (create a new actor).
+    #[error("actor {actor} is lost: {reason}")]
+    ActorLost {
+        /// The actor's key.
+        actor: String,
+        /// What happened.
+        reason: String,
+    },
+    /// An actor method failed, panicked, got arguments it cannot decode, or does not exist.
+    /// The actor itself lives on.
+    #[error("actor {actor}: call of {method} failed ({kind:?}): {message}")]
+    ActorCall {
+        /// The actor's key.
+        actor: String,
+        /// The method called.
+        method: String,
+        /// What kind of failure.
+        kind: rask_protocol::TaskErrorKind,
+        /// The error or panic message.
+        message: String,
+    },
 }

@@ -26,4 +26,5 @@ pub use error::{Error, Result};
 pub mod __private {
     pub use bytes::Bytes;
     pub use inventory;
+    pub use rask_protocol::{encode_value, Result as ProtocolResult, TaskErrorKind};
 }

@@ -198,6 +198,56 @@ mod tests {
     }
 
     #[test]
+    fn actor_and_secede_messages_round_trip_and_keep_their_indices() {
+        let call = ToStore::ActorCall {
+            req: RequestId(5),
+            actor: Key::new("Counter-1"),
+            method: "increment".into(),
+            args: vec![encode_value(&1i64).unwrap()],
+        };
+        let frames = encode_batch(std::slice::from_ref(&call), vec![]).unwrap();
+        assert_eq!(
+            decode_batch::<ToStore>(frames).unwrap().messages,
+            vec![call]
+        );
+        let outcomes = vec![
+            ActorOutcome::Value { frame: 0 },
+            ActorOutcome::Failed {
+                kind: TaskErrorKind::Failed,
+                message: "no".into(),
+            },
+            ActorOutcome::NoSuchActor,
+            ActorOutcome::NoSuchMethod,
+        ];
+        let replies: Vec<FromStore> = outcomes
+            .into_iter()
+            .map(|outcome| FromStore::ActorResult {
+                req: RequestId(1),
+                outcome,
+            })
+            .collect();
+        let frames = encode_batch(&replies, vec![Bytes::from_static(b"v")]).unwrap();
+        assert_eq!(decode_batch::<FromStore>(frames).unwrap().messages, replies);
+        // Appended variants: older variants keep their indices on the wire.
+        let sec = FromWorker::Seceded {
+            key: Key::new("k"),
+            attempt: Attempt(1),
+        };
+        assert_eq!(postcard::to_stdvec(&sec).unwrap()[0], 7);
+        assert_eq!(postcard::to_stdvec(&call_index()).unwrap()[0], 2);
+        assert_eq!(postcard::to_stdvec(&replies[0]).unwrap()[0], 4);
+    }
+
+    fn call_index() -> ToStore {
+        ToStore::ActorCall {
+            req: RequestId(0),
+            actor: Key::new("a"),
+            method: String::new(),
+            args: vec![],
+        }
+    }
+
+    #[test]
     fn truncated_headers_are_errors_not_panics() {
         let frames = encode_batch(&sample_client(), vec![]).unwrap();
         let header = frames[0].clone();
@@ -233,17 +283,44 @@ mod tests {
                 attempt: Attempt(1),
                 stolen: true,
             },
+            FromWorker::Seceded {
+                key: Key::new("k"),
+                attempt: Attempt(2),
+            },
         ];
         let to_worker_more = vec![ToWorker::Steal {
             key: Key::new("k"),
             attempt: Attempt(3),
         }];
-        let from_store = vec![FromStore::Chunk {
-            req: RequestId(1),
-            key: Key::new("k"),
-            offset: 0,
-            total: 10,
-            frame: 0,
+        let from_store = vec![
+            FromStore::Chunk {
+                req: RequestId(1),
+                key: Key::new("k"),
+                offset: 0,
+                total: 10,
+                frame: 0,
+            },
+            FromStore::ActorResult {
+                req: RequestId(2),
+                outcome: ActorOutcome::Value { frame: 0 },
+            },
+            FromStore::ActorResult {
+                req: RequestId(3),
+                outcome: ActorOutcome::Failed {
+                    kind: TaskErrorKind::Panicked,
+                    message: "boom".into(),
+                },
+            },
+            FromStore::ActorResult {
+                req: RequestId(4),
+                outcome: ActorOutcome::NoSuchActor,
+            },
+        ];
+        let to_store = vec![ToStore::ActorCall {
+            req: RequestId(5),
+            actor: Key::new("Counter-1"),
+            method: "increment".into(),
+            args: vec![encode_value(&1i64).unwrap()],
         }];
         vec![
             header(encode_batch(&sample_client(), vec![]).unwrap()),
@@ -252,6 +329,7 @@ mod tests {
             header(encode_batch(&to_worker_more, vec![]).unwrap()),
             header(encode_batch(&from_store, vec![Bytes::from_static(b"x")]).unwrap()),
             header(encode_batch(&[FromClient::Resume(vec![Key::new("r")])], vec![]).unwrap()),
+            header(encode_batch(&to_store, vec![]).unwrap()),
         ]
     }
 

@@ -12,8 +12,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 /// The one protocol-version constant. Bump it whenever a change is not an append at the end of
-/// an enum or struct.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// an enum or struct, or when peers start sending appended variants that an older peer of the
+/// same version would reject (it drops the whole batch that carries one, e.g. a `Finished`
+/// beside a `Seceded`): mixed builds are then refused at the handshake instead.
+///
+/// 2: run durations, steal requests, resume after a reconnect. 3: `FromWorker::Seceded`,
+/// `ToStore::ActorCall` and `FromStore::ActorResult` (tasks that submit tasks, actors).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The four bytes that open every handshake frame.
 pub const MAGIC: [u8; 4] = *b"RASK";

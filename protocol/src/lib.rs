@@ -28,4 +28,4 @@ pub use error::{ProtocolError, Result};
 pub use handshake::{Hello, HelloReply, Role, Welcome, WorkerHello, PROTOCOL_VERSION};
 pub use ids::{Attempt, ClientId, Key, RequestId, WorkerId};
 pub use messages::*;
-pub use task::{Arg, TaskError, TaskErrorKind, TaskSpec};
+pub use task::{is_actor_function, Arg, TaskError, TaskErrorKind, TaskSpec, ACTOR_PREFIX};

@@ -257,6 +257,15 @@ pub enum FromWorker {
         /// True: the attempt will not run here; false: it already started (or is unknown).
         stolen: bool,
     },
+    /// A running attempt left the compute pool's count while it waits on other tasks (it
+    /// called `secede`, or waits on futures through a worker client): the scheduler stops
+    /// counting it against the worker's threads, so tasks it waits for can run there.
+    Seceded {
+        /// The task.
+        key: Key,
+        /// Which attempt.
+        attempt: Attempt,
+    },
 }
 
 /// Figures a worker reports with each heartbeat.
@@ -289,6 +298,41 @@ pub enum ToStore {
         /// Index of the bulk frame with the encoded value.
         frame: u32,
     },
+    /// Call `method` of the stateful actor held under `actor` on this worker, with one
+    /// encoded value per argument. Calls run one at a time, in the order they arrive.
+    /// Answered with [`FromStore::ActorResult`].
+    ActorCall {
+        /// Request id echoed in the reply.
+        req: RequestId,
+        /// The actor's key.
+        actor: Key,
+        /// The method's name.
+        method: String,
+        /// Encoded arguments.
+        args: Vec<Bytes>,
+    },
+}
+
+/// How an actor method call ended (see [`ToStore::ActorCall`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActorOutcome {
+    /// The method returned; its encoded result is in bulk frame `frame`.
+    Value {
+        /// Index of the bulk frame with the result.
+        frame: u32,
+    },
+    /// The method failed, panicked, or did not take these arguments.
+    Failed {
+        /// What kind of failure.
+        kind: crate::task::TaskErrorKind,
+        /// The error or panic message.
+        message: String,
+    },
+    /// This worker holds no actor under that key (released, never placed here, or the
+    /// worker restarted).
+    NoSuchActor,
+    /// The actor type has no method of that name.
+    NoSuchMethod,
 }
 
 /// A worker's data-store → whoever asked.
@@ -332,5 +376,12 @@ pub enum FromStore {
         total: u64,
         /// Index of the bulk frame with the chunk.
         frame: u32,
+    },
+    /// The answer to [`ToStore::ActorCall`].
+    ActorResult {
+        /// The request this answers.
+        req: RequestId,
+        /// How the call ended.
+        outcome: ActorOutcome,
     },
 }

@@ -101,3 +101,14 @@ impl fmt::Display for TaskError {
 }
 
 impl std::error::Error for TaskError {}
+
+/// Task functions whose names start with this create a stateful actor instead of computing a
+/// value: the worker that runs one keeps the object under the task's key and serves method
+/// calls on it (`rask::actor!`). The scheduler never recomputes such a key: an actor lost with
+/// its worker stays lost, as in Dask.
+pub const ACTOR_PREFIX: &str = "rask::actor::";
+
+/// True if `function` creates an actor (see [`ACTOR_PREFIX`]).
+pub fn is_actor_function(function: &str) -> bool {
+    function.starts_with(ACTOR_PREFIX)
+}

@@ -154,3 +154,61 @@ pub fn cluster_with_env(workers: usize, env: &[(String, String)]) -> Result<Clus
         workers,
     })
 }
+
+/// The variable that makes a test binary serve as a worker (see [`serve_as_worker_if_asked`]).
+const SELF_WORKER: &str = "RASK_TEST_SELF_WORKER";
+
+/// A worker process that is this very test binary (so it knows every task function and actor
+/// type the test defines), named `name` and connected to `addr`. The binary runs its ignored
+/// test `entry`, which must call [`serve_as_worker_if_asked`].
+pub fn self_worker(addr: &str, name: &str, entry: &str) -> Result<Proc> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args([
+        "--ignored",
+        "--exact",
+        entry,
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(SELF_WORKER, format!("{addr} {name}"));
+    let p = Proc::spawn(&format!("worker {name}"), cmd)?;
+    p.wait_line("connected", 30)?;
+    Ok(p)
+}
+
+/// In a process started by [`self_worker`]: runs a one-thread worker until killed.
+pub fn serve_as_worker_if_asked() {
+    let Ok(spec) = std::env::var(SELF_WORKER) else {
+        return;
+    };
+    let (addr, name) = spec.split_once(' ').expect("ADDR NAME");
+    let code = rask::nodes::worker_main_from([
+        "test-worker",
+        addr,
+        "--name",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--nthreads",
+        "1",
+        "--no-nanny",
+    ]);
+    std::process::exit(if code == std::process::ExitCode::SUCCESS {
+        0
+    } else {
+        1
+    });
+}
+
+/// A scheduler process and `workers` one-thread workers that are this test binary.
+pub fn self_cluster(workers: usize, entry: &str) -> Result<Cluster> {
+    let (scheduler, addr) = scheduler(0, &[])?;
+    let workers = (0..workers)
+        .map(|i| self_worker(&addr, &format!("w{i}"), entry))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Cluster {
+        addr,
+        scheduler,
+        workers,
+    })
+}

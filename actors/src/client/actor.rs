@@ -266,11 +266,13 @@ impl ClientActor {
             ToClient::Erred(e) => {
                 let key = e.key.clone();
                 // After a restart without a journal the scheduler has forgotten keys whose
-                // values we already hold: keep those values.
-                let have_value = self
-                    .keys
-                    .get(&key)
-                    .is_some_and(|x| matches!(x.status, Status::Memory { value: Some(_), .. }));
+                // values we already hold: keep those values (not an actor's: its value only
+                // names it, the object is gone).
+                let have_value = !rask_protocol::is_actor_function(&e.function)
+                    && self
+                        .keys
+                        .get(&key)
+                        .is_some_and(|x| matches!(x.status, Status::Memory { value: Some(_), .. }));
                 if !(have_value && e.kind == rask_protocol::TaskErrorKind::LostData) {
                     self.set_status(&key, Status::Erred(e));
                 }

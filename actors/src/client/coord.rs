@@ -193,12 +193,12 @@ impl Client {
         what: impl FnOnce() -> String,
     ) -> Result<CoordReply> {
         let (req, rx) = self
-            .actor()
+            .actor_addr()
             .send(CoordRequest(op))
             .await
             .map_err(|_| Error::Closed("client".into()))?;
         let mut pending = Pending {
-            actor: self.actor().clone(),
+            actor: self.actor_addr().clone(),
             req,
             done: false,
         };
@@ -226,7 +226,7 @@ impl Client {
 
     /// Turns a handed-over key into a future (the reference was taken on arrival).
     pub(super) fn adopt<T>(&self, key: Key) -> crate::client::Future<T> {
-        crate::client::Future::new(key, self.actor().clone())
+        crate::client::Future::new(key, self.actor_addr().clone())
     }
 
     /// An item that must be a future (`what` names where it came from in the error).

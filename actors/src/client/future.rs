@@ -1,6 +1,7 @@
 //! Typed futures: a handle on a key held by the client actor. It resolves when the scheduler
 //! reports where the result was placed; the value is then fetched straight from that worker's
-//! data-store. Dropping the last clone releases the result cluster-wide.
+//! data-store. Dropping the last clone releases the result cluster-wide. Waiting from inside
+//! a task on a worker secedes the task while it waits (see [`crate::worker::context`]).
 
 use super::actor::{ClientActor, DropRef};
 use super::data::{Fetch, WaitAll, WaitStatus};
@@ -109,6 +110,7 @@ impl<T> Future<T> {
 
     /// Waits until the task is done (in memory, erred, cancelled or lost) without fetching.
     pub async fn status(&self) -> Result<Status> {
+        let _seceded = crate::worker::context::SecedeGuard::new();
         self.inner
             .client
             .send(WaitStatus(self.inner.key.clone()))
@@ -128,6 +130,7 @@ impl<T> Future<T> {
 impl<T: DeserializeOwned> Future<T> {
     /// Fetches and decodes the value.
     pub async fn get(&self) -> Result<T> {
+        let _seceded = crate::worker::context::SecedeGuard::new();
         let mut values = self
             .inner
             .client
@@ -189,6 +192,7 @@ pub fn as_completed<T: 'static>(
 /// Waits for all futures to finish, up to `timeout`. Returns the first failure, if any.
 pub async fn wait<T: 'static>(futures: &[Future<T>], timeout: Duration) -> Result<()> {
     let all = async {
+        let _seceded = crate::worker::context::SecedeGuard::new();
         let Some(first) = futures.first() else {
             return Ok(());
         };

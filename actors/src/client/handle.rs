@@ -155,7 +155,7 @@ impl Client {
     }
 
     /// The client actor (for the coordination primitives).
-    pub(super) fn actor(&self) -> &Addr<ClientActor> {
+    pub(super) fn actor_addr(&self) -> &Addr<ClientActor> {
         &self.inner.addr
     }
 
@@ -169,7 +169,7 @@ impl Client {
         self.inner.cluster.lock().expect("lock").as_mut().map(f)
     }
 
-    fn make_key(&self, name: &str, args: &[Arg], opts: &SubmitOptions) -> Result<Key> {
+    pub(super) fn make_key(&self, name: &str, args: &[Arg], opts: &SubmitOptions) -> Result<Key> {
         if let Some(k) = &opts.key {
             return Ok(Key::new(k));
         }
@@ -281,6 +281,7 @@ impl Client {
         &self,
         futures: &[Future<T>],
     ) -> Result<Vec<T>> {
+        let _seceded = crate::worker::context::SecedeGuard::new();
         let keys: Vec<Key> = futures.iter().map(|f| f.key().clone()).collect();
         let values = self
             .inner

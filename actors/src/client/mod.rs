@@ -3,9 +3,11 @@
 //! [`Future`]s that release their result cluster-wide when the last clone drops; and the
 //! cluster-wide coordination primitives the scheduler hosts ([`Queue`], [`Variable`],
 //! [`Lock`], [`Semaphore`], [`Event`], topics and published datasets — not journaled: a
-//! restarted scheduler starts without them).
+//! restarted scheduler starts without them); and handles on stateful actors placed on
+//! workers ([`ActorHandle`], [`ActorFuture`]).
 
 mod actor;
+mod actor_handle;
 mod args;
 mod coord;
 mod data;
@@ -15,6 +17,7 @@ mod lock;
 mod pubsub;
 mod queue;
 
+pub use actor_handle::{ActorFuture, ActorHandle};
 pub use args::{IntoArg, IntoArgs};
 pub use coord::GRACE as COORD_GRACE;
 pub use future::{as_completed, wait, Future, Status};

@@ -70,7 +70,7 @@ impl Client {
         topic: &str,
     ) -> Result<impl Stream<Item = Result<T>> + Unpin> {
         let (tx, rx) = mpsc::unbounded();
-        self.actor().do_send(AddStream(topic.to_string(), tx));
+        self.actor_addr().do_send(AddStream(topic.to_string(), tx));
         let op = CoordOp::Subscribe {
             topic: topic.to_string(),
         };

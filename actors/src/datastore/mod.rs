@@ -8,6 +8,7 @@
 //! checked on every put and every [`TICK`]. Spilled values are read back on blocking threads
 //! whenever a task, a peer or a client needs them; their files go when the key is freed.
 
+mod actor_calls;
 mod lru;
 pub mod memory;
 mod serve;
@@ -16,6 +17,7 @@ pub mod spill;
 use crate::transport::router::{bind_router, RouterEvent, RouterSender};
 use crate::{Error, Result};
 use actix::prelude::*;
+pub use actor_calls::SetActorHost;
 use bytes::Bytes;
 use memory::{Decision, Reading};
 pub use memory::{MemoryConfig, MemoryLimit, OnTerminate, Thresholds, MEMORY_EXIT_CODE};
@@ -66,6 +68,8 @@ pub struct DataStore {
     config: MemoryConfig,
     monitor: Monitor,
     on_pool: Option<PoolHook>,
+    /// The worker's actors, whose method calls come in over this store's socket.
+    actors: Option<Arc<crate::worker::actors::ActorHost>>,
 }
 
 /// What the memory checks remember between two checks.
@@ -209,6 +213,7 @@ impl DataStore {
                 config: memory,
                 monitor: Monitor::default(),
                 on_pool: None,
+                actors: None,
             }
         });
         Ok((addr, endpoint))

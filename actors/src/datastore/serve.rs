@@ -101,6 +101,15 @@ impl DataStore {
                         continue;
                     }
                 },
+                ToStore::ActorCall {
+                    req,
+                    actor,
+                    method,
+                    args,
+                } => {
+                    self.actor_call(&peer, *req, actor, method, args);
+                    continue;
+                }
             };
             if replies.is_empty() {
                 continue;
@@ -126,7 +135,7 @@ fn serve_from_disk(sender: RouterSender, peer: Bytes, req: RequestId, keys: Vec<
     });
 }
 
-fn send_one(sender: &RouterSender, peer: &Bytes, msg: FromStore, bulk: Vec<Bytes>) {
+pub(super) fn send_one(sender: &RouterSender, peer: &Bytes, msg: FromStore, bulk: Vec<Bytes>) {
     match encode_batch(std::slice::from_ref(&msg), bulk) {
         Ok(frames) => sender.send(peer.clone(), frames),
         Err(e) => tracing::error!("cannot encode store reply: {e}"),

@@ -165,6 +165,7 @@ impl Core {
             nthreads: hello.nthreads.max(1),
             functions: hello.functions.iter().cloned().collect(),
             processing: Default::default(),
+            seceded: Default::default(),
             has: HashMap::default(),
             nbytes: 0,
             last_seen: now,
@@ -227,8 +228,10 @@ impl Core {
         for key in &lost {
             self.lose(key);
         }
-        let mut running: Vec<Key> = worker.processing.into_iter().collect();
+        let mut running = self.seceded_running(id, &worker.seceded);
+        running.extend(worker.processing);
         running.sort();
+        running.dedup();
         for key in running {
             self.worker_died_running(&key, out);
         }
@@ -411,6 +414,7 @@ impl Core {
             }
             FromWorker::Heartbeat(_) => {}
             FromWorker::Goodbye => self.remove_worker(worker, out),
+            FromWorker::Seceded { key, attempt } => self.on_seceded(worker, key, attempt, out),
         }
         self.complete_zero(out);
     }

@@ -113,7 +113,11 @@ impl Core {
     pub(super) fn after_loss(&mut self, lost: &[Key], out: &mut impl Outbox) {
         for key in lost {
             if self.is_needed(key) {
-                self.ensure_computed(key, out);
+                if self.is_actor(key) {
+                    self.actor_lost(key, out);
+                } else {
+                    self.ensure_computed(key, out);
+                }
             }
         }
         self.release_unneeded(lost.iter().cloned(), out);

@@ -52,7 +52,7 @@ impl Core {
                         .get(worker)
                         .unwrap_or_else(|| panic!("{key} on gone worker {worker}"));
                     assert!(
-                        w.processing.contains(key),
+                        w.processing.contains(key) || w.seceded.contains(key),
                         "{worker} does not list processing {key}"
                     );
                     for dep in &t.deps {

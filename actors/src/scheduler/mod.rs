@@ -10,6 +10,7 @@ mod graph;
 pub mod invariants;
 pub mod journal;
 pub mod keyset;
+mod long_running;
 pub mod policy;
 pub mod queue;
 pub mod recovery;

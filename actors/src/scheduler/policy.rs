@@ -74,6 +74,7 @@ mod tests {
             processing: (0..processing)
                 .map(|i| rask_protocol::Key::new(format!("p{i}")))
                 .collect::<HashSet<_>>(),
+            seceded: HashSet::default(),
             has: HashMap::default(),
             nbytes: 0,
             last_seen: Instant::now(),

@@ -108,6 +108,10 @@ pub struct Worker {
     pub functions: HashSet<String>,
     /// Tasks assigned to it and not finished.
     pub processing: HashSet<Key>,
+    /// Tasks running on it that seceded (they wait on other tasks): still `Processing` here,
+    /// but out of `processing`, so they do not count against its threads. May list tasks
+    /// that finished since; only those still processing on this worker count.
+    pub seceded: HashSet<Key>,
     /// Keys it holds, with sizes.
     pub has: HashMap<Key, u64>,
     /// Sum of `has` sizes.

@@ -11,7 +11,9 @@ use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::StreamExt;
-use rask_protocol::{decode_batch, encode_batch, FromStore, Hello, Key, RequestId, Role, ToStore};
+use rask_protocol::{
+    decode_batch, encode_batch, ActorOutcome, FromStore, Hello, Key, RequestId, Role, ToStore,
+};
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,8 @@ enum Got {
     Value(Key, Bytes),
     Missing(Key),
     Stored(u64),
+    /// An actor call's result, or how it did not return one.
+    Actor(std::result::Result<Bytes, ActorOutcome>),
 }
 
 /// A request waiting for its answers.
@@ -98,7 +102,34 @@ fn request_of(m: &FromStore) -> RequestId {
         FromStore::Value { req, .. }
         | FromStore::Missing { req, .. }
         | FromStore::Stored { req, .. }
-        | FromStore::Chunk { req, .. } => *req,
+        | FromStore::Chunk { req, .. }
+        | FromStore::ActorResult { req, .. } => *req,
+    }
+}
+
+fn lost(addr: &str) -> Error {
+    Error::Transport {
+        addr: addr.to_string(),
+        message: "connection to data-store lost".into(),
+    }
+}
+
+/// Waits for the answers of request `req` on `conn`.
+async fn wait_reply(
+    conn: Arc<StoreConn>,
+    addr: &str,
+    (req, rx): (RequestId, oneshot::Receiver<Vec<Got>>),
+) -> Result<Vec<Got>> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        Ok(Ok(got)) => Ok(got),
+        Ok(Err(_)) => Err(lost(addr)),
+        Err(_) => {
+            conn.pending.lock().expect("pending lock").remove(&req.0);
+            Err(Error::Timeout(
+                REQUEST_TIMEOUT,
+                format!("data-store {addr}"),
+            ))
+        }
     }
 }
 
@@ -117,6 +148,12 @@ fn dispatch(pending: &Pending, frames: Vec<Bytes>) -> rask_protocol::Result<()> 
                 .push(Got::Value(key.clone(), batch.frame(*frame)?)),
             FromStore::Missing { key, .. } => inflight.got.push(Got::Missing(key.clone())),
             FromStore::Stored { nbytes, .. } => inflight.got.push(Got::Stored(*nbytes)),
+            FromStore::ActorResult { outcome, .. } => {
+                inflight.got.push(Got::Actor(match outcome {
+                    ActorOutcome::Value { frame } => Ok(batch.frame(*frame)?),
+                    other => Err(other.clone()),
+                }))
+            }
             FromStore::Chunk {
                 key, total, frame, ..
             } => {
@@ -244,6 +281,27 @@ impl StorePool {
         make: impl FnOnce(RequestId) -> (ToStore, Vec<Bytes>),
     ) -> Result<Vec<Got>> {
         let conn = self.conn(addr).await?;
+        let rx = self.send_on(&conn, addr, expected, make)?;
+        wait_reply(conn, addr, rx).await
+    }
+
+    /// The connection to `addr` if it is open now.
+    fn ready(&self, addr: &str) -> Option<Arc<StoreConn>> {
+        let map = self.conns.lock().expect("pool lock");
+        match map.get(addr).and_then(|c| c.peek()) {
+            Some(Ok(c)) if !c.sender.is_closed() => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// Sends one request on `conn` now; the receiver gets its answers.
+    fn send_on(
+        &self,
+        conn: &Arc<StoreConn>,
+        addr: &str,
+        expected: usize,
+        make: impl FnOnce(RequestId) -> (ToStore, Vec<Bytes>),
+    ) -> Result<(RequestId, oneshot::Receiver<Vec<Got>>)> {
         let req = RequestId(self.next_req.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = oneshot::channel();
         conn.pending.lock().expect("pending lock").insert(
@@ -257,24 +315,59 @@ impl StorePool {
         );
         let (msg, frames) = make(req);
         let frames = encode_batch(std::slice::from_ref(&msg), frames)?;
-        let lost = || Error::Transport {
-            addr: addr.to_string(),
-            message: "connection to data-store lost".into(),
-        };
         if !conn.sender.send(frames) {
-            return Err(lost());
+            conn.pending.lock().expect("pending lock").remove(&req.0);
+            return Err(lost(addr));
         }
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Ok(Ok(got)) => Ok(got),
-            Ok(Err(_)) => Err(lost()),
-            Err(_) => {
-                conn.pending.lock().expect("pending lock").remove(&req.0);
-                Err(Error::Timeout(
-                    REQUEST_TIMEOUT,
-                    format!("data-store {addr}"),
-                ))
+        Ok((req, rx))
+    }
+
+    /// Calls `method` of the actor under `actor` in the data-store at `addr`: its encoded
+    /// result, or the outcome that is not one. Sent at once when the connection is open, so
+    /// calls made one after the other on an open connection run in that order.
+    pub fn call_actor(
+        &self,
+        addr: &str,
+        actor: Key,
+        method: String,
+        args: Vec<Bytes>,
+    ) -> BoxFuture<'static, Result<std::result::Result<Bytes, ActorOutcome>>> {
+        let make = move |req| {
+            let msg = ToStore::ActorCall {
+                req,
+                actor,
+                method,
+                args,
+            };
+            (msg, vec![])
+        };
+        let addr = addr.to_string();
+        let got = match self.ready(&addr) {
+            Some(conn) => match self.send_on(&conn, &addr, 1, make) {
+                Ok(rx) => async move { wait_reply(conn, &addr, rx).await }.boxed(),
+                Err(e) => futures::future::ready(Err(e)).boxed(),
+            },
+            None => {
+                let pool = self.clone();
+                async move { pool.request(&addr, 1, make).await }.boxed()
+            }
+        };
+        async move {
+            match got.await?.pop() {
+                Some(Got::Actor(outcome)) => Ok(outcome),
+                other => Err(Error::Transport {
+                    addr: String::new(),
+                    message: format!("unexpected reply to an actor call: {other:?}"),
+                }),
             }
         }
+        .boxed()
+    }
+
+    /// Opens the connection to the data-store at `addr` now (so later requests go out at
+    /// once, in order).
+    pub async fn connect(&self, addr: &str) -> Result<()> {
+        self.conn(addr).await.map(|_| ())
     }
 
     /// Fetches `keys` from the data-store at `addr`: each key with its value, or `None` when
@@ -292,7 +385,7 @@ impl StorePool {
             .filter_map(|g| match g {
                 Got::Value(k, v) => Some((k, Some(v))),
                 Got::Missing(k) => Some((k, None)),
-                Got::Stored(_) => None,
+                Got::Stored(_) | Got::Actor(_) => None,
             })
             .collect())
     }

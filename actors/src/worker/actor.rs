@@ -106,6 +106,8 @@ impl Actor for Worker {
     }
 }
 
+mod hooks;
+
 /// The outcome of one attempt, from the compute pool.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -148,8 +150,13 @@ impl Worker {
             DataStore::start(provisional, &listen, config.memory.clone()).await?;
         let store_addr = advertised(&endpoint, config.contact_host.as_deref(), &scheduler_addr);
         let name = config.name.clone().unwrap_or_else(|| store_addr.clone());
+        let context = super::context::WorkerContext::new(
+            scheduler_addr.clone(),
+            super::actors::ActorHost::new(&name),
+        );
+        store.do_send(datastore::SetActorHost(context.actors().clone()));
         let pool = Arc::new(
-            ComputePool::new(&name, config.nthreads)
+            ComputePool::new(&name, config.nthreads, Arc::new(context))
                 .map_err(|e| Error::Config(format!("cannot start compute threads: {e}")))?,
         );
         let p = pool.clone();
@@ -175,6 +182,7 @@ impl Worker {
         let peers = StorePool::new(name.clone());
         Ok(Worker::create(move |ctx| {
             ctx.add_stream(conn.events.map(|e| SchedulerEvent(0, e)));
+            pool.set_secede_hook(hooks::secede_hook(ctx.address()));
             let mut w = Worker {
                 config: WorkerConfig {
                     scheduler: scheduler_addr,
@@ -251,7 +259,10 @@ impl Worker {
     fn on_message(&mut self, msg: ToWorker, ctx: &mut Context<Self>) {
         match msg {
             ToWorker::Compute(task) => self.compute(task, ctx),
-            ToWorker::Free(keys) => self.store.do_send(Free(keys)),
+            ToWorker::Free(keys) => {
+                self.pool.context().actors().free(&keys);
+                self.store.do_send(Free(keys))
+            }
             ToWorker::Cancel { key, attempt } => {
                 if self
                     .running
@@ -313,6 +324,8 @@ impl Worker {
             let me = me.clone();
             let arg_bytes = args.iter().map(|a| a.len() as u64).sum();
             Job {
+                key: key.clone(),
+                attempt,
                 priority,
                 entry,
                 args,

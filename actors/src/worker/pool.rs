@@ -1,6 +1,11 @@
 //! The compute pool: `nthreads` OS threads running task functions, highest priority first,
 //! never on an actor's thread. Panics inside a task are caught and reported as failures.
+//!
+//! A task that waits on other tasks can *secede* (see [`super::context`]): the pool then
+//! starts one more thread so the tasks it waits for can run, and when the task *rejoins*
+//! the first thread to go idle above the pool's size exits.
 
+use super::context::{self, WorkerContext};
 use super::registry::{InvokeResult, TaskEntry};
 use bytes::Bytes;
 use rask_protocol::TaskErrorKind;
@@ -23,7 +28,15 @@ pub struct Job {
     /// Set once, by whoever takes the job first: the pool when it starts it, or a cancel or
     /// steal before that (see [`try_take`]). A job taken before it started is skipped.
     pub taken: Arc<std::sync::atomic::AtomicBool>,
+    /// The task's key (what an actor created by the job is held under).
+    pub key: rask_protocol::Key,
+    /// The attempt (named to the secede hook).
+    pub attempt: rask_protocol::Attempt,
 }
+
+/// Called (on the compute thread) the first time a running job secedes, with its key and
+/// attempt: the worker tells the scheduler.
+pub type SecedeHook = Arc<dyn Fn(rask_protocol::Key, rask_protocol::Attempt) + Send + Sync>;
 
 struct Queued {
     priority: i32,
@@ -51,8 +64,7 @@ impl Ord for Queued {
     }
 }
 
-#[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     queue: Mutex<(BinaryHeap<Queued>, u64, bool)>,
     ready: Condvar,
     executing: AtomicUsize,
@@ -62,6 +74,16 @@ struct Shared {
     paused: std::sync::atomic::AtomicBool,
     /// Hand freed memory back to the OS after every job (memory is above the spill threshold).
     release: std::sync::atomic::AtomicBool,
+    /// Threads the pool should have: its size plus the jobs seceded now.
+    target: AtomicUsize,
+    /// Threads running.
+    alive: AtomicUsize,
+    /// Names new threads.
+    name: String,
+    /// What running tasks can reach (the scheduler address, the actor host).
+    context: Arc<WorkerContext>,
+    /// See [`SecedeHook`].
+    secede_hook: std::sync::OnceLock<SecedeHook>,
 }
 
 /// How long an idle compute thread polls for new work before sleeping. Waking a sleeping
@@ -93,19 +115,42 @@ pub struct ComputePool {
 }
 
 impl ComputePool {
-    /// Starts `nthreads` threads named after `name`.
-    pub fn new(name: &str, nthreads: usize) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
+    /// Starts `nthreads` threads named after `name`; tasks they run see `context`.
+    pub fn new(name: &str, nthreads: usize, context: Arc<WorkerContext>) -> std::io::Result<Self> {
+        let n = nthreads.max(1);
+        let shared = Arc::new(Shared {
+            queue: Default::default(),
+            ready: Condvar::new(),
+            executing: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+            paused: Default::default(),
+            release: Default::default(),
+            target: AtomicUsize::new(n),
+            alive: AtomicUsize::new(0),
+            name: name.to_string(),
+            context,
+            secede_hook: Default::default(),
+        });
         let mut threads = Vec::new();
-        for i in 0..nthreads.max(1) {
-            let shared = shared.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("{name}-compute-{i}"))
-                    .spawn(move || run(&shared))?,
-            );
+        for _ in 0..n {
+            threads.push(spawn_thread(&shared)?);
         }
         Ok(ComputePool { shared, threads })
+    }
+
+    /// What tasks of this pool can reach.
+    pub fn context(&self) -> &Arc<WorkerContext> {
+        &self.shared.context
+    }
+
+    /// Sets the hook called when a job first secedes (once; later calls are ignored).
+    pub fn set_secede_hook(&self, hook: SecedeHook) {
+        let _ = self.shared.secede_hook.set(hook);
+    }
+
+    /// Threads running now (more than the pool's size while tasks are seceded).
+    pub fn threads(&self) -> usize {
+        self.shared.alive.load(Ordering::Acquire)
     }
 
     /// Queues a job.
@@ -165,13 +210,74 @@ fn spin_for_work(shared: &Shared) {
     }
 }
 
-fn run(shared: &Shared) {
+fn spawn_thread(shared: &Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    let i = shared.alive.fetch_add(1, Ordering::AcqRel);
+    let s = shared.clone();
+    std::thread::Builder::new()
+        .name(format!("{}-compute-{i}", shared.name))
+        .spawn(move || run(&s))
+        .inspect_err(|_| {
+            shared.alive.fetch_sub(1, Ordering::AcqRel);
+        })
+}
+
+/// What the tasks of a pool reach.
+pub(super) fn context_of(shared: &Shared) -> &WorkerContext {
+    &shared.context
+}
+
+/// The pool's secede hook, if set.
+pub(super) fn secede_hook(shared: &Shared) -> Option<&SecedeHook> {
+    shared.secede_hook.get()
+}
+
+/// A job seceded: one more thread may run.
+pub(super) fn grow(shared: &Arc<Shared>) {
+    let target = shared.target.fetch_add(1, Ordering::AcqRel) + 1;
+    if shared.alive.load(Ordering::Acquire) < target {
+        if let Err(e) = spawn_thread(shared) {
+            tracing::error!("cannot start a compute thread for a seceded task: {e}");
+        }
+    }
+}
+
+/// A seceded job rejoined: the pool shrinks back as threads go idle.
+pub(super) fn shrink(shared: &Shared) {
+    shared.target.fetch_sub(1, Ordering::AcqRel);
+    let q = shared.queue.lock().expect("pool lock");
+    drop(q);
+    shared.ready.notify_all();
+}
+
+/// True (and counted out) if this thread is one too many and should exit.
+fn surplus(shared: &Shared) -> bool {
+    let mut alive = shared.alive.load(Ordering::Acquire);
+    while alive > shared.target.load(Ordering::Acquire) {
+        match shared
+            .alive
+            .compare_exchange(alive, alive - 1, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return true,
+            Err(now) => alive = now,
+        }
+    }
+    false
+}
+
+fn run(shared: &Arc<Shared>) {
     loop {
+        if surplus(shared) {
+            return;
+        }
         spin_for_work(shared);
         let job = {
             let mut q = shared.queue.lock().expect("pool lock");
             loop {
                 if q.2 {
+                    shared.alive.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+                if surplus(shared) {
                     return;
                 }
                 let paused = shared.paused.load(Ordering::Acquire);
@@ -199,6 +305,8 @@ fn run(shared: &Shared) {
             args,
             done,
             taken,
+            key,
+            attempt,
             ..
         } = job;
         if !try_take(&taken) {
@@ -213,8 +321,10 @@ fn run(shared: &Shared) {
             continue;
         }
         let start = std::time::Instant::now();
+        let running = context::enter(key, attempt, shared.clone());
         let result = catch_unwind(AssertUnwindSafe(|| (entry.invoke)(&args)))
             .unwrap_or_else(|panic| Err((TaskErrorKind::Panicked, panic_message(&panic))));
+        drop(running);
         let micros = start.elapsed().as_micros() as u64;
         shared.executing.fetch_sub(1, Ordering::Relaxed);
         done(result, micros);

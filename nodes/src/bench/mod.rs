@@ -2,6 +2,7 @@
 //! (`--local N`) or scheduler and worker processes started for the run (`--processes N`).
 //! Every result is verified; one JSON line of figures is printed (a table with `--pretty`).
 
+mod actor;
 mod cluster;
 mod stats;
 mod tasks;
@@ -35,6 +36,8 @@ pub enum BenchName {
     Groupby,
     /// Chunked-array operations: (x + xᵀ).sum(), x.mean(axis 0), x @ x[:, :chunk].
     Array,
+    /// Method calls on a stateful actor: sequential round trips, then a pipelined burst.
+    Actor,
 }
 
 /// File format for `groupby`.
@@ -67,7 +70,7 @@ pub struct BenchArgs {
     /// Tasks for tiny, tree, chain, fanout and zero.
     #[arg(long, default_value_t = 20_000)]
     pub tasks: usize,
-    /// Round trips for latency.
+    /// Round trips for latency and actor.
     #[arg(long, default_value_t = 2_000)]
     pub count: usize,
     /// Megabytes for transfer (default 100) and wordcount (default 200).
@@ -121,6 +124,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             BenchName::Wordcount => wordcount(client, args.mb.unwrap_or(200), args.input.clone())?,
             BenchName::Groupby => groupby(client, args.rows, args.format)?,
             BenchName::Array => array(client, args.n, args.chunk)?,
+            BenchName::Actor => actor::actor(client, args.count)?,
         };
         runs.push(figures);
     }

@@ -439,6 +439,7 @@ fn releasing_before_completion_cancels_the_work() {
 }
 
 mod coord;
+mod long_running;
 mod loss;
 mod queue;
 mod recovery;
