@@ -26,19 +26,32 @@ async fn every_event_reaches_the_sink_when_a_worker_is_killed_mid_run() -> Resul
         .map(dawdle)
         .batch(40, Duration::from_millis(5))
         .max_in_flight(4)
-        .start(&client, Sink::for_each(move |x: i64| g.lock().unwrap().push(x)))?;
+        .start(
+            &client,
+            Sink::for_each(move |x: i64| g.lock().unwrap().push(x)),
+        )?;
     eventually("a fifth of the batches done", 30, || async {
         Ok(h.stats().batches_done >= 15)
     })
     .await?;
     let before = h.stats();
-    ensure!(before.batches_done < 60, "finished before the kill: {before:?}");
+    ensure!(
+        before.batches_done < 60,
+        "finished before the kill: {before:?}"
+    );
     c.workers[0].kill();
     let stats = bounded("stream after the kill", 90, async { Ok(h.wait().await?) }).await?;
     let mut got = got.lock().unwrap().clone();
-    ensure!(got.len() as i64 == n, "{} results for {n} events", got.len());
+    ensure!(
+        got.len() as i64 == n,
+        "{} results for {n} events",
+        got.len()
+    );
     got.sort();
-    ensure!(got == (0..n).collect::<Vec<_>>(), "events missing or repeated");
+    ensure!(
+        got == (0..n).collect::<Vec<_>>(),
+        "events missing or repeated"
+    );
     ensure!(stats.events_in == n as u64 && stats.results_out == n as u64);
     eprintln!("killed after {before:?}; final {stats:?}");
 
@@ -51,13 +64,19 @@ async fn every_event_reaches_the_sink_when_a_worker_is_killed_mid_run() -> Resul
         .batch(40, Duration::from_millis(5))
         .window(Window::tumbling(Duration::from_millis(200)))?
         .count()
-        .start(&client, Sink::for_each(move |x: Windowed<(), u64>| w.lock().unwrap().push(x)))?;
+        .start(
+            &client,
+            Sink::for_each(move |x: Windowed<(), u64>| w.lock().unwrap().push(x)),
+        )?;
     eventually("some batches done", 30, || async {
         Ok(h.stats().batches_done >= 15)
     })
     .await?;
     c.workers[2].kill();
-    bounded("windowed stream after the kill", 90, async { Ok(h.wait().await?) }).await?;
+    bounded("windowed stream after the kill", 90, async {
+        Ok(h.wait().await?)
+    })
+    .await?;
     let windows = windows.lock().unwrap().clone();
     let total: u64 = windows.iter().map(|w| w.events).sum();
     ensure!(total == n as u64, "windows counted {total} of {n} events");

@@ -221,7 +221,7 @@ pub(crate) fn spawn(kind: Kind, tx: Sender<Item>, batch: u32, limit: Option<u64>
                             }
                         }
                         Err(e) => {
-                            let _ = tx.send(Err(e.into())).await;
+                            let _ = tx.send(Err(e)).await;
                             return;
                         }
                     }

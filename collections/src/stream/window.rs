@@ -153,10 +153,7 @@ impl WindowState {
             return self.running();
         };
         let mut out = Vec::new();
-        loop {
-            let Some(&first) = self.panes.keys().next() else {
-                break;
-            };
+        while let Some(&first) = self.panes.keys().next() {
             let earliest = first.saturating_add(1).saturating_mul(slide_ms);
             let end = match self.emitted_until {
                 Some(e) => earliest.max(e.saturating_add(slide_ms)),
