@@ -72,10 +72,13 @@ while kill -0 "$BENCH_PID" 2>/dev/null; do
   sleep "$EVERY"
   T=$(($(date +%s) - START))
   while read -r name pid; do
-    printf '%s\t%s\t%s\t%s\n' "$T" "$name" "$pid" "$(rss_kb "$pid")" >>"$OUT/samples.tsv"
+    RSS=$(rss_kb "$pid")
+    # A process that has just exited (the client at the end) gives no sample.
+    [ "${RSS:-0}" -gt 0 ] && printf '%s\t%s\t%s\t%s\n' "$T" "$name" "$pid" "$RSS" >>"$OUT/samples.tsv"
   done < <(procs)
-  TASKS=$(grep '"soak_s"' "$OUT/bench.jsonl" | tail -1 | sed -n 's/.*"tasks":\([0-9]*\).*/\1/p')
-  printf '%s\ttasks\t-\t%s\n' "$T" "${TASKS:-0}" >>"$OUT/samples.tsv"
+  TASKS=$( (grep '"soak_s"' "$OUT/bench.jsonl" || true) | tail -1 | sed -n 's/.*"tasks":\([0-9]*\).*/\1/p')
+  # The bench reports every SOAK_EVERY seconds too; no report yet: no sample.
+  [ -n "$TASKS" ] && printf '%s\ttasks\t-\t%s\n' "$T" "$TASKS" >>"$OUT/samples.tsv"
   echo "t=${T}s $(awk -v t="$T" '$1==t {printf "%s=%s ", $2, $4}' "$OUT/samples.tsv")" >&2
 done
 wait "$BENCH_PID" || { echo "the bench failed (see $OUT/bench.log)" >&2; exit 1; }
