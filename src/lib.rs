@@ -41,5 +41,6 @@ pub use rask_collections::builtins;
 pub use rask_collections::dataframe::{self, DataFrame};
 pub use rask_collections::delayed::{delayed, Delayed};
 pub use rask_collections::graph::{self, compute_all, ComputeOptions, Progress};
+pub use rask_collections::stream::{self, Stream};
 pub use rask_collections::Error as CollectionError;
 pub use rask_protocol::{Key, TaskError, TaskErrorKind, WorkerId, PROTOCOL_VERSION};

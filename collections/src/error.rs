@@ -103,6 +103,11 @@ pub enum Error {
         /// The store's words.
         message: String,
     },
+    /// A stream's source, sink or driver failed (a socket that cannot bind or connect, a
+    /// send that failed, a window aggregate that could not be combined). Retryable only
+    /// when the cause named is passing (a peer not yet up).
+    #[error("stream: {0}")]
+    Stream(String),
 }
 
 impl Error {

@@ -11,6 +11,8 @@
 //!   expressions, grouped aggregations as tree reductions).
 //! - [`builtins`]: small general-purpose task functions (arithmetic, sums, byte blobs, sleeps,
 //!   deliberate failures) used by the demo, the benchmarks and the tests.
+//! - [`stream`]: pipelines over unbounded events run on the cluster in micro-batches
+//!   (sources, registered element functions, windows and keyed state, sinks).
 //! - [`storage`]: one storage layer for every reader and writer: local paths, `file://` and
 //!   `s3://` URLs, globs, ranged reads, streamed and multipart writes.
 //! - [`error`]: this crate's error type.
@@ -27,6 +29,7 @@ pub mod graph;
 mod raw;
 mod rng;
 pub mod storage;
+pub mod stream;
 
 pub use delayed::{delayed, Delayed};
 pub use error::{Error, Result};

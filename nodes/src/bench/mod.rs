@@ -5,6 +5,7 @@
 mod actor;
 mod cluster;
 mod stats;
+mod stream;
 mod tasks;
 mod transfer;
 
@@ -38,6 +39,9 @@ pub enum BenchName {
     Array,
     /// Method calls on a stateful actor: sequential round trips, then a pipelined burst.
     Actor,
+    /// A stream: events through map → tumbling window (fold) → sink; throughput, then
+    /// end-to-end latency at a steady rate (or a long soak at that rate).
+    Stream,
 }
 
 /// File format for `groupby`.
@@ -95,6 +99,28 @@ pub struct BenchArgs {
     /// Repetitions (the median run is reported, all runs are listed).
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// Events in the stream benchmark's throughput phase.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Events per second in the stream benchmark's latency phase and soak.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Length of the stream benchmark's latency phase in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub latency_seconds: f64,
+    /// Tumbling window of the stream benchmark's throughput phase (ms).
+    #[arg(long, default_value_t = 1000)]
+    pub window_ms: u64,
+    /// Tumbling window of the stream benchmark's latency phase (ms).
+    #[arg(long, default_value_t = 10)]
+    pub latency_window_ms: u64,
+    /// Run the stream benchmark's paced pipeline (1-s windows) this many seconds instead,
+    /// printing a progress line every --report-every seconds.
+    #[arg(long, default_value_t = 0)]
+    pub soak_seconds: u64,
+    /// Seconds between the soak's progress lines.
+    #[arg(long, default_value_t = 60)]
+    pub report_every: u64,
     /// Print a readable table as well as the JSON line.
     #[arg(long)]
     pub pretty: bool,
@@ -125,6 +151,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             BenchName::Groupby => groupby(client, args.rows, args.format)?,
             BenchName::Array => array(client, args.n, args.chunk)?,
             BenchName::Actor => actor::actor(client, args.count)?,
+            BenchName::Stream => stream::stream(
+                client,
+                &stream::StreamBench {
+                    events: args.events,
+                    rate: args.rate,
+                    seconds: args.latency_seconds,
+                    window_ms: args.window_ms,
+                    latency_window_ms: args.latency_window_ms,
+                    soak_seconds: args.soak_seconds,
+                    report_every: args.report_every,
+                },
+            )?,
         };
         runs.push(figures);
     }
