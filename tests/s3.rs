@@ -7,6 +7,8 @@
 //!
 //! - [`options`]: storage options given in code reach stock workers that have no `AWS_*`
 //!   variables at all; secrets stay out of `Debug` output and error messages.
+//! - [`ranges`]: what the workers fetch, counted by a proxy: one ranged GET per text block,
+//!   a Parquet column's chunk and the footer rather than the file.
 //! - [`retries`]: transient failures (`503 Slow Down`, dropped connections) injected by a
 //!   proxy in front of moto are retried, on the client and on the workers, then given up
 //!   after the bounded number of attempts.
@@ -14,6 +16,8 @@
 mod common;
 #[path = "s3/options.rs"]
 mod options;
+#[path = "s3/ranges.rs"]
+mod ranges;
 #[path = "s3/retries.rs"]
 mod retries;
 

@@ -55,6 +55,7 @@ struct Shared {
     plan: Mutex<Plan>,
     requests: AtomicU64,
     faults: AtomicU64,
+    body_bytes: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -79,6 +80,7 @@ impl FaultProxy {
             plan: Mutex::new(Plan::Pass),
             requests: AtomicU64::new(0),
             faults: AtomicU64::new(0),
+            body_bytes: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -134,6 +136,13 @@ impl FaultProxy {
             self.shared.requests.swap(0, Ordering::SeqCst),
             self.shared.faults.swap(0, Ordering::SeqCst),
         )
+    }
+}
+
+impl FaultProxy {
+    /// Bytes of answer bodies relayed from moto since the last call (counter reset).
+    pub fn take_body_bytes(&self) -> u64 {
+        self.shared.body_bytes.swap(0, Ordering::SeqCst)
     }
 }
 
@@ -235,6 +244,8 @@ fn serve(client: TcpStream, s: &Shared) -> Result<()> {
                 .collect();
             client.write_all(&closing(&answer_head))?;
             client.write_all(&answer[split + 4..])?;
+            let body = (answer.len() - split - 4) as u64;
+            s.body_bytes.fetch_add(body, Ordering::SeqCst);
         }
     }
     client.flush()?;

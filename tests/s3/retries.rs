@@ -161,5 +161,16 @@ async fn stock_workers_retry_their_reads_and_report_the_attempts_when_giving_up(
         e.contains("s3://rask-test/wc/part-0.txt: object store unavailable after 5 attempts"),
         "{e}"
     );
+    // Every connection dropped: a network failure after five attempts.
+    proxy.fail_always(Fault::Drop);
+    let e = bounded("unreachable", 60, async {
+        Ok(one.count()?.compute(client).await.unwrap_err())
+    })
+    .await?
+    .to_string();
+    ensure!(
+        e.contains("s3://rask-test/wc/part-0.txt: network failure after 5 attempts"),
+        "{e}"
+    );
     Ok(())
 }

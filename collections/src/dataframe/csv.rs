@@ -103,11 +103,12 @@ fn head_bytes(file: &ObjectMeta, limit: u64, storage: &StorageOptions) -> Result
     let url = &file.url;
     let mut buf = Vec::new();
     if url.ends_with(".gz") {
-        let data = storage.read(url)?;
-        flate2::read::MultiGzDecoder::new(&data[..])
+        // Streamed: only the compressed bytes the sample needs are fetched.
+        let input = storage.open(url, file.size).with_chunk(1 << 20);
+        flate2::read::MultiGzDecoder::new(input)
             .take(limit + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| Error::io(url, e))?;
+            .map_err(|e| crate::storage::writer::unwrap_io(e, url))?;
     } else {
         buf = storage.read_range(url, 0, Some(limit + 1))?.to_vec();
     }

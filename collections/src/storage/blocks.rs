@@ -5,8 +5,8 @@
 //! split big files on line boundaries without overlap or loss: it begins after the first
 //! newline at or after `start - 1` and ends after the first newline at or after `end - 1`
 //! (the block is read with 64 KiB past `end`, then further ranges of growing size until that
-//! newline). `.gz` files are decompressed and never split. Lines lose their `\n` / `\r\n`
-//! terminator.
+//! newline). `.gz` files are decompressed as they stream in and never split. Lines lose
+//! their `\n` / `\r\n` terminator.
 
 use super::{ObjectMeta, StorageOptions};
 use crate::raw::failed;
@@ -81,11 +81,10 @@ const TAIL_STEP: u64 = 64 << 10;
 /// file offset of its first line.
 pub fn read_block(b: &TextBlock) -> Result<(Vec<u8>, u64), Fail> {
     if b.gzip {
-        let data = b.storage.read(&b.path).map_err(fail)?;
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&data[..])
+        flate2::read::MultiGzDecoder::new(b.storage.open(&b.path, b.stamp.0))
             .read_to_end(&mut out)
-            .map_err(|e| failed(format!("{}: {e}", b.path)))?;
+            .map_err(|e| fail(super::writer::unwrap_io(e, &b.path)))?;
         return Ok((out, 0));
     }
     let from = b.start.saturating_sub(1);

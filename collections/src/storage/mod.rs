@@ -1,7 +1,7 @@
 //! One storage layer for every reader and writer: a URL (`/local/path`, `file:///path`,
 //! `s3://bucket/prefix/*.csv`) resolves to a backend (local files or S3), patterns and
-//! prefixes list objects, and objects are read whole or by byte range and written whole or
-//! streamed (multipart uploads for big S3 objects).
+//! prefixes list objects, and objects are read whole, by byte range or streamed, and written
+//! whole or streamed (multipart uploads for big S3 objects).
 //!
 //! - [`url`]: parsing URLs into a [`Location`].
 //! - [`options`]: [`StorageOptions`], the backends' settings given in code, carried inside
@@ -10,6 +10,7 @@
 //! - [`local`]: the file-system backend.
 //! - [`s3`]: the S3 backend (rust-s3; endpoint, region, credentials from [`S3Options`] or
 //!   the `AWS_*` environment variables; transient failures retried with backoff).
+//! - [`reader`]: streamed reads ([`ObjectReader`], ranged requests front to back).
 //! - [`writer`]: streaming writers ([`ObjectWriter`], gzip-aware [`TextWriter`]).
 //! - [`blocks`]: text files cut into blocks on line boundaries, read by range.
 //! - [`ranged`]: a Parquet [`ChunkReader`](parquet::file::reader::ChunkReader) over ranged
@@ -36,12 +37,14 @@ pub mod glob;
 pub mod local;
 pub mod options;
 pub mod ranged;
+pub mod reader;
 pub mod s3;
 pub mod url;
 pub mod writer;
 
 pub use self::s3::S3Options;
 pub use options::StorageOptions;
+pub use reader::ObjectReader;
 pub use url::Location;
 pub use writer::{ObjectWriter, TextWriter};
 

@@ -4,7 +4,7 @@
 //! the storage layer's operations under those options.
 
 use super::s3::{self, S3Options};
-use super::{glob, local, writer, Location, ObjectMeta, ObjectWriter};
+use super::{glob, local, writer, Location, ObjectMeta, ObjectReader, ObjectWriter};
 use crate::{Error, Result};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -122,6 +122,11 @@ impl StorageOptions {
             Location::Local(path) => local::read_range(&path, start, end),
             Location::S3 { bucket, key } => s3::get(&self.s3_options(), &bucket, &key, start, end),
         }
+    }
+
+    /// An object of `size` bytes (as listed) read front to back in ranged requests.
+    pub fn open(&self, url: &str, size: u64) -> ObjectReader {
+        ObjectReader::new(url, size, self)
     }
 
     /// Makes sure a folder exists for writing into: created (with its parents) on the local
