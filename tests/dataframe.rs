@@ -371,6 +371,7 @@ async fn parquet_row_groups_projection_pushdown_and_mismatches() -> Result<()> {
         let opts = ParquetOptions {
             columns: Some(vec!["y".into(), "k".into()]),
             filter: Some(col("x").gt_eq(lit(4))),
+            ..ParquetOptions::default()
         };
         let f = read_parquet(&[&format!("{d}/pq/*.parquet")], opts)?;
         assert_eq!(f.npartitions(), 1);
@@ -385,6 +386,7 @@ async fn parquet_row_groups_projection_pushdown_and_mismatches() -> Result<()> {
             ParquetOptions {
                 columns: None,
                 filter: Some(col("k").eq(lit("zzz"))),
+                ..ParquetOptions::default()
             },
         )?;
         assert_eq!(none.len(&client).await?, 0);

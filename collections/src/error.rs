@@ -94,8 +94,8 @@ pub enum Error {
         /// The last failure.
         message: String,
     },
-    /// The object store answered with another error (a server error that outlasted the
-    /// retries, an invalid request, a malformed reply). Retryable only for server errors.
+    /// The object store answered with another error (an invalid request, a malformed
+    /// reply). Not retryable as is.
     #[error("{url}: object store error: {message}")]
     Storage {
         /// The URL.
@@ -108,6 +108,17 @@ pub enum Error {
     /// when the cause named is passing (a peer not yet up).
     #[error("stream: {0}")]
     Stream(String),
+    /// The object store kept answering with a server error or throttling (5xx, 429 such as
+    /// `503 Slow Down`) through all the bounded retries. Retryable later.
+    #[error("{url}: object store unavailable after {attempts} attempts: {message}")]
+    Unavailable {
+        /// The URL.
+        url: String,
+        /// How many requests were tried.
+        attempts: u32,
+        /// The last answer (status and S3 error code).
+        message: String,
+    },
 }
 
 impl Error {

@@ -249,7 +249,13 @@ pub async fn text_operations(client: &Client, dir: &Path) -> Result<()> {
         .collect();
     let pattern = format!("{}/*.txt*", dir.display());
     for blocksize in [None, Some(97), Some(1000)] {
-        let bag = read_text(&[&pattern], ReadTextOptions { blocksize })?;
+        let bag = read_text(
+            &[&pattern],
+            ReadTextOptions {
+                blocksize,
+                ..Default::default()
+            },
+        )?;
         let got = bounded("read_text", 60, bag.compute(client)).await?;
         ensure!(got == lines, "blocksize {blocksize:?}: {} lines", got.len());
     }
@@ -257,6 +263,7 @@ pub async fn text_operations(client: &Client, dir: &Path) -> Result<()> {
         &[&pattern],
         ReadTextOptions {
             blocksize: Some(300),
+            ..Default::default()
         },
     )?;
     ensure!(bag.npartitions() > 3);
@@ -347,6 +354,7 @@ pub async fn json_and_errors(client: &Client, dir: &Path) -> Result<()> {
         &[&path],
         ReadTextOptions {
             blocksize: Some(500),
+            ..Default::default()
         },
     )?
     .json(JsonOptions::default());
@@ -382,6 +390,7 @@ pub async fn json_and_errors(client: &Client, dir: &Path) -> Result<()> {
         &[&bad],
         ReadTextOptions {
             blocksize: Some(700),
+            ..Default::default()
         },
     )?;
     let err = bag

@@ -2,6 +2,7 @@
 //! to run `rask` processes. Every wait is bounded.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod procs;
 pub mod s3;
 

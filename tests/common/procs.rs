@@ -212,3 +212,42 @@ pub fn self_cluster(workers: usize, entry: &str) -> Result<Cluster> {
         workers,
     })
 }
+
+/// A worker named `name` connected to `addr` with none of this process's `AWS_*`
+/// environment variables: it reaches S3 only through options carried in its tasks.
+pub fn worker_without_aws_env(addr: &str, name: &str) -> Result<Proc> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask"));
+    cmd.args([
+        "worker",
+        addr,
+        "--name",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--nthreads",
+        "1",
+        "--no-nanny",
+    ]);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let p = Proc::spawn(name, cmd)?;
+    p.wait_line("connected", 20)?;
+    Ok(p)
+}
+
+/// A scheduler on a free port and `workers` workers without `AWS_*` variables
+/// ([`worker_without_aws_env`]).
+pub fn cluster_without_aws_env(workers: usize) -> Result<Cluster> {
+    let (scheduler, addr) = scheduler(0, &[])?;
+    let workers = (0..workers)
+        .map(|i| worker_without_aws_env(&addr, &format!("w{i}")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Cluster {
+        addr,
+        scheduler,
+        workers,
+    })
+}

@@ -117,6 +117,19 @@ impl Moto {
         Ok(s3::create_bucket(&self.options(), name)?)
     }
 
+    /// A bucket policy letting anyone read the objects of `bucket` (anonymous `GetObject`,
+    /// as on a public bucket).
+    pub fn allow_public_reads(&self, bucket: &str) -> Result<()> {
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+        );
+        let (status, body) = http(self.port, "PUT", &format!("/{bucket}?policy"), &policy)?;
+        if !(200..300).contains(&status) {
+            bail!("moto put-bucket-policy: HTTP {status} {body}");
+        }
+        Ok(())
+    }
+
     /// From now on the server checks credentials: requests signed with keys it does not
     /// know (all of them, here) are refused with 403.
     pub fn enable_auth(&self) -> Result<()> {

@@ -99,8 +99,9 @@ pub enum Source {
     },
     /// An encoded block carried in the graph.
     Literal(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// A `.npy` file on the worker's disk.
-    Npy(String),
+    /// A `.npy` file (a path on the worker's disk or an `s3://` URL), read with these
+    /// storage settings.
+    Npy(String, crate::storage::StorageOptions),
 }
 
 /// What one block task computes.
@@ -414,7 +415,7 @@ impl Source {
                 shape,
             } => Ok(Block::F64(random::block(*seed, *dist, full, offset, shape))),
             Source::Literal(b) => super::block::decode_payload(b),
-            Source::Npy(path) => super::npy::read(path),
+            Source::Npy(path, storage) => super::npy::read(path, storage),
         }
     }
 }

@@ -81,7 +81,7 @@ pub use elementwise::{where_, IntoOperand};
 pub use linalg::{matmul, tensordot};
 pub use qr::{lstsq, tsqr};
 pub use shape::{concatenate, stack, SliceArg};
-pub use store::from_npy_stack;
+pub use store::{from_npy_stack, from_npy_stack_with};
 
 use crate::graph::compute::{compute_with, persist_outputs};
 use crate::graph::{dot, Collection, ComputeOptions, Graph};

@@ -4,7 +4,7 @@
 
 use super::block::{decode_payload, encode_payload, Block};
 use super::dtype::DType;
-use crate::storage;
+use crate::storage::StorageOptions;
 use crate::with_block;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -42,16 +42,17 @@ pub fn to_bytes(b: &Block) -> Vec<u8> {
     out
 }
 
-/// Writes `b` to `url` (a path or `s3://` URL); returns the number of bytes written.
-pub fn write(url: &str, b: &Block) -> Result<u64, String> {
+/// Writes `b` to `url` (a path or `s3://` URL) with these storage settings; returns the
+/// number of bytes written.
+pub fn write(url: &str, b: &Block, storage: &StorageOptions) -> Result<u64, String> {
     let bytes = to_bytes(b);
-    storage::write(url, &bytes).map_err(|e| e.to_string())?;
+    storage.write(url, &bytes).map_err(|e| e.to_string())?;
     Ok(bytes.len() as u64)
 }
 
-/// Reads a `.npy` file (a path or `s3://` URL).
-pub fn read(url: &str) -> Result<Block, String> {
-    let bytes = storage::read(url).map_err(|e| e.to_string())?;
+/// Reads a `.npy` file (a path or `s3://` URL) with these storage settings.
+pub fn read(url: &str, storage: &StorageOptions) -> Result<Block, String> {
+    let bytes = storage.read(url).map_err(|e| e.to_string())?;
     from_bytes(&bytes).map_err(|e| format!("{url}: {e}"))
 }
 

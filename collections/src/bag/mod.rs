@@ -35,6 +35,7 @@ pub use wordcount::{bench_wordcount, WordcountConfig, WordcountReport};
 
 use crate::graph::compute::{compute_with, persist_outputs};
 use crate::graph::{dot, Collection, ComputeOptions, Graph, Task};
+use crate::storage::StorageOptions;
 use crate::{Error, Result};
 use bytes::Bytes;
 use ops::Op;
@@ -88,11 +89,14 @@ impl<T> std::fmt::Debug for Bag<T> {
 }
 
 /// Options of [`read_text`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ReadTextOptions {
     /// Split files into blocks of about this many bytes, on line boundaries (`None`: one
     /// partition per file; `.gz` files are never split).
     pub blocksize: Option<u64>,
+    /// How the client lists and the workers read the files (Dask's `storage_options`;
+    /// default: each process's own `AWS_*` settings).
+    pub storage_options: StorageOptions,
 }
 
 /// Options of [`Bag::json`].
@@ -127,10 +131,12 @@ pub fn from_sequence<T: Serialize>(
 /// The lines of text files (paths, `file://` or `s3://` URLs, or globs such as
 /// `s3://bucket/logs/*.txt`; `.gz` decompressed), one partition per file or per block.
 /// Lines lose their terminators. Files are read by the workers (by byte range), so they must
-/// see the same paths, or have the same `AWS_*` variables for `s3://`.
+/// see the same paths; for `s3://` they use `opts.storage_options` (or, by default, their own
+/// `AWS_*` variables).
 pub fn read_text(patterns: &[&str], opts: ReadTextOptions) -> Result<Bag<String>> {
-    let files = text::expand(patterns)?;
-    let parts = text::blocks(&files, opts.blocksize)
+    let storage = &opts.storage_options;
+    let files = storage.expand(patterns)?;
+    let parts = text::blocks(&files, opts.blocksize, storage)
         .into_iter()
         .map(Part::Text)
         .collect();
@@ -314,15 +320,28 @@ impl Bag<String> {
 
     /// Writes one text file per partition, one element per line: `*` in `pattern` becomes
     /// the partition number (`.gz` compresses; `s3://bucket/out/*.txt` uploads). Returns the
-    /// paths written.
+    /// paths written. `s3://` objects are written with the workers' own settings; see
+    /// [`Bag::to_textfiles_with`].
     pub async fn to_textfiles(&self, client: &Client, pattern: &str) -> Result<Vec<String>> {
+        self.to_textfiles_with(client, pattern, &StorageOptions::default())
+            .await
+    }
+
+    /// [`Bag::to_textfiles`] with these storage settings (Dask's `storage_options`), which
+    /// travel with the writing tasks to the workers.
+    pub async fn to_textfiles_with(
+        &self,
+        client: &Client,
+        pattern: &str,
+        storage: &StorageOptions,
+    ) -> Result<Vec<String>> {
         if !pattern.contains('*') {
             return Err(Error::Invalid(format!(
                 "{pattern} has no * for the partition number"
             )));
         }
         let (graph, keys) = self.sink_all("to-textfiles", |i| {
-            SinkSpec::Write(pattern.replace('*', &i.to_string()))
+            SinkSpec::Write(pattern.replace('*', &i.to_string()), storage.clone())
         })?;
         compute_with(
             client,

@@ -55,8 +55,9 @@ pub enum SinkSpec {
     Reduce(String),
     /// Elements bucketed by the hash of a key function, for a shuffle into `n` partitions.
     Split(String, u32),
-    /// Lines (`String` elements) written to this path (gzip if it ends in `.gz`).
-    Write(String),
+    /// Lines (`String` elements) written to this path (gzip if it ends in `.gz`) with these
+    /// storage settings.
+    Write(String, crate::storage::StorageOptions),
 }
 
 fn entry(name: &str) -> Result<&'static TaskEntry, Fail> {
@@ -168,8 +169,8 @@ impl State {
             SinkSpec::Split(key, n) => {
                 State::Split(entry(key)?, vec![Vec::new(); (*n).max(1) as usize])
             }
-            SinkSpec::Write(path) => {
-                let w = Writer::create(path).map_err(|e| failed(e.to_string()))?;
+            SinkSpec::Write(path, storage) => {
+                let w = Writer::create_with(path, storage).map_err(|e| failed(e.to_string()))?;
                 State::Write(path.clone(), w, 0)
             }
         })

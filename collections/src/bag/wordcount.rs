@@ -168,6 +168,7 @@ pub async fn bench_wordcount(client: &Client, cfg: &WordcountConfig) -> Result<W
         &[&path_s],
         ReadTextOptions {
             blocksize: Some(cfg.blocksize),
+            ..ReadTextOptions::default()
         },
     )?;
     let npartitions = bag.npartitions();

@@ -197,7 +197,7 @@ fn open(dir: &Path, format: Format, columns: &[&str]) -> Result<DataFrame> {
                 &[&pat],
                 ParquetOptions {
                     columns: cols,
-                    filter: None,
+                    ..ParquetOptions::default()
                 },
             )
         }

@@ -7,7 +7,7 @@
 use super::ipc::{Fail, Frame};
 use crate::bag::text::{self, TextBlock};
 use crate::raw::failed;
-use crate::storage::{self, ObjectMeta, ObjectWriter};
+use crate::storage::{ObjectMeta, ObjectWriter, StorageOptions};
 use crate::{Error, Result};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,9 @@ pub struct CsvOptions {
     pub blocksize: Option<u64>,
     /// Rows of the first file used to infer types.
     pub infer_rows: usize,
+    /// How the client lists and the workers read the files (Dask's `storage_options`;
+    /// default: each process's own `AWS_*` settings).
+    pub storage_options: StorageOptions,
 }
 
 impl Default for CsvOptions {
@@ -43,6 +46,7 @@ impl Default for CsvOptions {
             columns: None,
             blocksize: Some(64 << 20),
             infer_rows: 10_000,
+            storage_options: StorageOptions::default(),
         }
     }
 }
@@ -95,17 +99,18 @@ fn arrow_format(
 
 /// The first `limit` bytes of a file (decompressed for `.gz`), cut after the last newline
 /// unless the whole file fits.
-fn head_bytes(file: &ObjectMeta, limit: u64) -> Result<Vec<u8>> {
+fn head_bytes(file: &ObjectMeta, limit: u64, storage: &StorageOptions) -> Result<Vec<u8>> {
     let url = &file.url;
     let mut buf = Vec::new();
     if url.ends_with(".gz") {
-        let data = storage::read(url)?;
-        flate2::read::MultiGzDecoder::new(&data[..])
+        // Streamed: only the compressed bytes the sample needs are fetched.
+        let input = storage.open(url, file.size).with_chunk(1 << 20);
+        flate2::read::MultiGzDecoder::new(input)
             .take(limit + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| Error::io(url, e))?;
+            .map_err(|e| crate::storage::writer::unwrap_io(e, url))?;
     } else {
-        buf = storage::read_range(url, 0, Some(limit + 1))?.to_vec();
+        buf = storage.read_range(url, 0, Some(limit + 1))?.to_vec();
     }
     if buf.len() as u64 > limit {
         let cut = memchr::memrchr(b'\n', &buf).map_or(buf.len(), |i| i + 1);
@@ -121,12 +126,13 @@ fn first_line(buf: &[u8]) -> &[u8] {
 
 /// Plans reading CSV files: the dataframe's schema and one [`CsvBlock`] per partition.
 pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvBlock>)> {
-    let files = text::expand(patterns)?;
+    let storage = &opts.storage_options;
+    let files = storage.expand(patterns)?;
     let first = files
         .first()
         .ok_or_else(|| Error::NoFiles(patterns.join(" ")))?;
     let nulls = null_regex(&opts.nulls);
-    let sample = head_bytes(first, 4 << 20)?;
+    let sample = head_bytes(first, 4 << 20, storage)?;
     let (inferred, _) = arrow_format(opts.header, opts.delimiter, &nulls)?
         .infer_schema(std::io::Cursor::new(&sample), Some(opts.infer_rows.max(1)))
         .map_err(|e| Error::Invalid(format!("{}: {e}", first.url)))?;
@@ -149,7 +155,7 @@ pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvB
     let schema = Arc::new(Schema::new(fields));
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     for f in &files[1..] {
-        let line = head_bytes(f, 1 << 20)?;
+        let line = head_bytes(f, 1 << 20, storage)?;
         let cells: Vec<String> = first_line(&line)
             .split(|c| *c == opts.delimiter)
             .map(|c| String::from_utf8_lossy(c).trim_matches('"').to_string())
@@ -181,7 +187,7 @@ pub fn plan(patterns: &[&str], opts: &CsvOptions) -> Result<(SchemaRef, Vec<CsvB
         null_regex: nulls,
         projection,
     });
-    let blocks = text::blocks(&files, opts.blocksize)
+    let blocks = text::blocks(&files, opts.blocksize, storage)
         .into_iter()
         .map(|block| CsvBlock {
             block,
@@ -270,10 +276,22 @@ pub fn read(b: &CsvBlock) -> Result<Frame, Fail> {
     Ok(Frame::new(schema, batches))
 }
 
+/// How [`write()`] writes a file.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvWrite<'a> {
+    /// Write a header line.
+    pub header: bool,
+    /// Field delimiter.
+    pub delimiter: u8,
+    /// Storage settings of the output.
+    pub storage: &'a StorageOptions,
+}
+
 /// Writes a frame as one CSV file or `s3://` object (on a worker); returns the path.
-pub fn write(frame: &Frame, path: &str, header: bool, delimiter: u8) -> Result<String, Fail> {
+pub fn write(frame: &Frame, path: &str, how: CsvWrite<'_>) -> Result<String, Fail> {
     let io = |e: &dyn std::fmt::Display| failed(format!("{path}: {e}"));
-    let file = ObjectWriter::create(path).map_err(|e| failed(e.to_string()))?;
+    let file = ObjectWriter::create_with(path, how.storage).map_err(|e| failed(e.to_string()))?;
+    let (header, delimiter) = (how.header, how.delimiter);
     let mut w = arrow_csv::WriterBuilder::new()
         .with_header(header)
         .with_delimiter(delimiter)

@@ -35,6 +35,7 @@
 //! - [`shuffle`]: hash and range splits of partitions and partials, `repartition`.
 //! - [`merge`](mod@merge): broadcast and hash-shuffle joins; [`sort`]: `sort_values`,
 //!   `set_index` and divisions; [`describe`](mod@describe): summary statistics.
+//! - [`write`](mod@write): `to_parquet` / `to_csv`, one file or `s3://` object per partition.
 //! - [`bench`](mod@bench): the groupby benchmark and its deterministic data.
 
 pub mod agg;
@@ -54,6 +55,7 @@ mod shuffle_tests;
 pub mod sort;
 #[cfg(test)]
 mod tests;
+pub mod write;
 
 /// The Arrow crates this module speaks, re-exported so callers use the same versions.
 pub use {arrow_array, arrow_schema};
@@ -150,7 +152,8 @@ pub fn read_parquet(patterns: &[&str], opts: ParquetOptions) -> Result<DataFrame
             }
         }
     }
-    let (schema, pieces) = parquet::plan(patterns, &read, opts.filter.as_ref())?;
+    let (schema, pieces) =
+        parquet::plan(patterns, &read, opts.filter.as_ref(), &opts.storage_options)?;
     let mut parts: Vec<Part> = pieces
         .into_iter()
         .map(|p| Part::Source(Source::Parquet(p)))
@@ -445,28 +448,6 @@ impl DataFrame {
         }
         let all = arrow_select::concat::concat_batches(&self.schema, &out)?;
         Ok(all.slice(0, n.min(all.num_rows())))
-    }
-
-    /// Writes one Parquet file per partition into `dir` (`part-00000.parquet`, …); returns
-    /// the paths.
-    pub async fn to_parquet(&self, client: &Client, dir: &str) -> Result<Vec<String>> {
-        crate::storage::create_dir(dir)?;
-        let (g, keys) = self.sink_all("to-parquet", |i| {
-            Sink::Parquet(format!("{dir}/part-{i:05}.parquet"))
-        })?;
-        compute_with(client, &Outputs::new(g, keys), ComputeOptions::default()).await
-    }
-
-    /// Writes one CSV file (with a header line) per partition into `dir`
-    /// (`part-00000.csv`, …); returns the paths.
-    pub async fn to_csv(&self, client: &Client, dir: &str, delimiter: u8) -> Result<Vec<String>> {
-        crate::storage::create_dir(dir)?;
-        let (g, keys) = self.sink_all("to-csv", |i| Sink::Csv {
-            path: format!("{dir}/part-{i:05}.csv"),
-            header: true,
-            delimiter,
-        })?;
-        compute_with(client, &Outputs::new(g, keys), ComputeOptions::default()).await
     }
 }
 

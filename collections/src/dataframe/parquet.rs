@@ -8,10 +8,9 @@
 
 use super::expr::{CmpOp, Expr, Lit};
 use super::ipc::{Fail, Frame};
-use crate::bag::text;
 use crate::raw::failed;
 use crate::storage::ranged::RangeReader;
-use crate::storage::{ObjectMeta, ObjectWriter};
+use crate::storage::{ObjectMeta, ObjectWriter, StorageOptions};
 use crate::{Error, Result};
 use arrow_array::RecordBatchReader;
 use arrow_schema::SchemaRef;
@@ -30,6 +29,9 @@ pub struct ParquetOptions {
     pub columns: Option<Vec<String>>,
     /// Keep only rows where this is true; row groups whose statistics exclude it are not read.
     pub filter: Option<Expr>,
+    /// How the client reads the footers and the workers the row groups (Dask's
+    /// `storage_options`; default: each process's own `AWS_*` settings).
+    pub storage_options: StorageOptions,
 }
 
 /// Row groups of one file to read as one partition.
@@ -43,10 +45,12 @@ pub struct ParquetPiece {
     pub columns: Vec<String>,
     /// Size and modification time, so a changed file gets new keys.
     pub stamp: (u64, u64),
+    /// How the worker reaches the file (the reader's settings, not the worker's own).
+    pub storage: StorageOptions,
 }
 
-fn footer(file: &ObjectMeta) -> Result<ArrowReaderMetadata> {
-    let reader = RangeReader::open(&file.url, file.size)?;
+fn footer(file: &ObjectMeta, storage: &StorageOptions) -> Result<ArrowReaderMetadata> {
+    let reader = RangeReader::open(&file.url, file.size, storage)?;
     ArrowReaderMetadata::load(&reader, Default::default()).map_err(|e| match e {
         parquet::errors::ParquetError::External(e) if e.is::<Error>() => {
             *e.downcast::<Error>().expect("checked")
@@ -60,17 +64,18 @@ fn footer(file: &ObjectMeta) -> Result<ArrowReaderMetadata> {
 }
 
 /// Plans reading Parquet files: the schema of the columns read (those of `columns`, plus the
-/// filter's) and the pieces, one per surviving row group.
+/// filter's) and the pieces, one per surviving row group, read with `storage`.
 pub fn plan(
     patterns: &[&str],
     columns: &[String],
     filter: Option<&Expr>,
+    storage: &StorageOptions,
 ) -> Result<(SchemaRef, Vec<ParquetPiece>)> {
-    let files = text::expand(patterns)?;
+    let files = storage.expand(patterns)?;
     let first = files
         .first()
         .ok_or_else(|| Error::NoFiles(patterns.join(" ")))?;
-    let first_meta = footer(first)?;
+    let first_meta = footer(first, storage)?;
     let full = first_meta.schema().clone();
     let mismatch = |file: &ObjectMeta, column: &str, message: String| Error::SchemaMismatch {
         file: file.url.clone(),
@@ -95,7 +100,7 @@ pub fn plan(
         let meta = if n == 0 {
             first_meta.clone()
         } else {
-            footer(f)?
+            footer(f, storage)?
         };
         for want in schema.fields() {
             match meta.schema().field_with_name(want.name()) {
@@ -131,6 +136,7 @@ pub fn plan(
                 row_groups: vec![i],
                 columns: names.clone(),
                 stamp,
+                storage: storage.clone(),
             });
         }
     }
@@ -210,7 +216,8 @@ pub fn may_match(e: &Expr, stats: &dyn Fn(&str) -> Option<(Lit, Lit)>) -> bool {
 /// Reads a piece (on a worker): the footer, then its row groups' projected column chunks.
 pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
     let fail = |e: &dyn std::fmt::Display| failed(format!("{}: {e}", p.path));
-    let file = RangeReader::open(&p.path, p.stamp.0).map_err(|e| failed(e.to_string()))?;
+    let file =
+        RangeReader::open(&p.path, p.stamp.0, &p.storage).map_err(|e| failed(e.to_string()))?;
     let meta = ArrowReaderMetadata::load(&file, Default::default()).map_err(|e| fail(&e))?;
     let chunks: Vec<std::ops::Range<u64>> = p
         .row_groups
@@ -257,10 +264,11 @@ pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
     Ok(Frame::new(schema, batches))
 }
 
-/// Writes a frame as one Parquet file or `s3://` object (on a worker); returns the path.
-pub fn write(frame: &Frame, path: &str) -> Result<String, Fail> {
+/// Writes a frame as one Parquet file or `s3://` object (on a worker) with these storage
+/// settings; returns the path.
+pub fn write(frame: &Frame, path: &str, storage: &StorageOptions) -> Result<String, Fail> {
     let fail = |e: &dyn std::fmt::Display| failed(format!("{path}: {e}"));
-    let file = ObjectWriter::create(path).map_err(|e| failed(e.to_string()))?;
+    let file = ObjectWriter::create_with(path, storage).map_err(|e| failed(e.to_string()))?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
         .build();

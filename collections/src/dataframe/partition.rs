@@ -7,6 +7,7 @@ use super::ipc::{decode_frame, encode_frame, read_ipc, write_ipc, Fail, Frame};
 use super::ops::{self, Op};
 use super::{csv, parquet};
 use crate::raw::{bad_args, failed};
+use crate::storage::StorageOptions;
 use arrow_array::RecordBatch;
 use arrow_schema::DataType;
 use bytes::Bytes;
@@ -45,8 +46,9 @@ pub enum Sink {
     Frame,
     /// The partial aggregate (see [`encode_partial`]).
     Partial(AggSpec),
-    /// A Parquet file at this path; the result is the path.
-    Parquet(String),
+    /// A Parquet file at this path, written with these storage settings; the result is the
+    /// path.
+    Parquet(String, StorageOptions),
     /// A CSV file; the result is the path.
     Csv {
         /// Where.
@@ -55,6 +57,8 @@ pub enum Sink {
         header: bool,
         /// Field delimiter.
         delimiter: u8,
+        /// Storage settings of the output.
+        storage: StorageOptions,
     },
     /// The number of rows (`u64`).
     Rows,
@@ -148,12 +152,20 @@ pub fn run_partition(args: &[Bytes]) -> InvokeResult {
         Sink::Partial(spec) => {
             encode_partial(&agg::partial(spec, &frame).map_err(arrow_fail(&what))?)
         }
-        Sink::Parquet(path) => encode(&parquet::write(&frame, path)?),
+        Sink::Parquet(path, storage) => encode(&parquet::write(&frame, path, storage)?),
         Sink::Csv {
             path,
             header,
             delimiter,
-        } => encode(&csv::write(&frame, path, *header, *delimiter)?),
+            storage,
+        } => {
+            let how = csv::CsvWrite {
+                header: *header,
+                delimiter: *delimiter,
+                storage,
+            };
+            encode(&csv::write(&frame, path, how)?)
+        }
         Sink::Rows => encode(&(frame.num_rows() as u64)),
     }
 }

@@ -5,10 +5,10 @@
 //! split big files on line boundaries without overlap or loss: it begins after the first
 //! newline at or after `start - 1` and ends after the first newline at or after `end - 1`
 //! (the block is read with 64 KiB past `end`, then further ranges of growing size until that
-//! newline). `.gz` files are decompressed and never split. Lines lose their `\n` / `\r\n`
-//! terminator.
+//! newline). `.gz` files are decompressed as they stream in and never split. Lines lose
+//! their `\n` / `\r\n` terminator.
 
-use super::ObjectMeta;
+use super::{ObjectMeta, StorageOptions};
 use crate::raw::failed;
 use rask_protocol::TaskErrorKind;
 use serde::{Deserialize, Serialize};
@@ -31,11 +31,17 @@ pub struct TextBlock {
     /// Size and version (modification time or entity-tag hash), so a changed file gets new
     /// keys.
     pub stamp: (u64, u64),
+    /// How the worker reaches the file (the reader's settings, not the worker's own).
+    pub storage: StorageOptions,
 }
 
 /// The blocks of `files`: `blocksize` bytes each (a whole file per block when `None`, and
-/// always for `.gz` files).
-pub fn blocks(files: &[ObjectMeta], blocksize: Option<u64>) -> Vec<TextBlock> {
+/// always for `.gz` files), read with `storage`.
+pub fn blocks(
+    files: &[ObjectMeta],
+    blocksize: Option<u64>,
+    storage: &StorageOptions,
+) -> Vec<TextBlock> {
     let mut out = Vec::new();
     for f in files {
         let size = f.size;
@@ -46,6 +52,7 @@ pub fn blocks(files: &[ObjectMeta], blocksize: Option<u64>) -> Vec<TextBlock> {
             end,
             gzip,
             stamp: (size, f.version),
+            storage: storage.clone(),
         };
         match blocksize {
             Some(b) if !gzip && b > 0 && size > b => {
@@ -74,11 +81,10 @@ const TAIL_STEP: u64 = 64 << 10;
 /// file offset of its first line.
 pub fn read_block(b: &TextBlock) -> Result<(Vec<u8>, u64), Fail> {
     if b.gzip {
-        let data = super::read(&b.path).map_err(fail)?;
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&data[..])
+        flate2::read::MultiGzDecoder::new(b.storage.open(&b.path, b.stamp.0))
             .read_to_end(&mut out)
-            .map_err(|e| failed(format!("{}: {e}", b.path)))?;
+            .map_err(|e| fail(super::writer::unwrap_io(e, &b.path)))?;
         return Ok((out, 0));
     }
     let from = b.start.saturating_sub(1);
@@ -86,7 +92,9 @@ pub fn read_block(b: &TextBlock) -> Result<(Vec<u8>, u64), Fail> {
     // Read a little past the end at once: the block's last line nearly always ends there,
     // so one request per block suffices.
     let until = b.end.map(|e| (e + TAIL_STEP).min(size.max(e)));
-    let mut buf = super::read_range(&b.path, from, until)
+    let mut buf = b
+        .storage
+        .read_range(&b.path, from, until)
         .map_err(fail)?
         .to_vec();
     if let Some(end) = b.end {
@@ -102,8 +110,10 @@ pub fn read_block(b: &TextBlock) -> Result<(Vec<u8>, u64), Fail> {
             if pos >= size {
                 break;
             }
-            let chunk =
-                super::read_range(&b.path, pos, Some((pos + step).min(size))).map_err(fail)?;
+            let chunk = b
+                .storage
+                .read_range(&b.path, pos, Some((pos + step).min(size)))
+                .map_err(fail)?;
             if chunk.is_empty() {
                 break;
             }
@@ -139,7 +149,7 @@ mod tests {
 
     fn all_lines(path: &std::path::Path, blocksize: Option<u64>) -> Vec<String> {
         let files = expand(&[path.to_str().unwrap()]).unwrap();
-        blocks(&files, blocksize)
+        blocks(&files, blocksize, &StorageOptions::default())
             .iter()
             .flat_map(|b| {
                 let (buf, _) = read_block(b).unwrap();

@@ -2,6 +2,7 @@
 //! read of the file's tail, the column chunks of the row groups wanted from one read each
 //! (prefetched), and anything else parquet asks for is read on demand and kept.
 
+use super::StorageOptions;
 use bytes::Bytes;
 use parquet::errors::{ParquetError, Result as PqResult};
 use parquet::file::reader::{ChunkReader, Length};
@@ -17,6 +18,7 @@ const COALESCE: u64 = 1 << 20;
 /// Reads of one file, cached by range.
 pub struct RangeReader {
     url: String,
+    storage: StorageOptions,
     len: u64,
     cache: Mutex<Vec<(u64, Bytes)>>,
 }
@@ -26,10 +28,12 @@ fn err(e: crate::Error) -> ParquetError {
 }
 
 impl RangeReader {
-    /// A reader of `url`, whose size is `len`; reads the tail (footer) at once.
-    pub fn open(url: &str, len: u64) -> crate::Result<RangeReader> {
+    /// A reader of `url`, whose size is `len`, with these settings; reads the tail (footer)
+    /// at once.
+    pub fn open(url: &str, len: u64, storage: &StorageOptions) -> crate::Result<RangeReader> {
         let r = RangeReader {
             url: url.to_string(),
+            storage: storage.clone(),
             len,
             cache: Mutex::new(Vec::new()),
         };
@@ -49,7 +53,7 @@ impl RangeReader {
             }
         }
         for r in merged {
-            let data = super::read_range(&self.url, r.start, Some(r.end))?;
+            let data = self.storage.read_range(&self.url, r.start, Some(r.end))?;
             self.lock().push((r.start, data));
         }
         Ok(())
@@ -97,7 +101,10 @@ impl ChunkReader for RangeReader {
         if let Some(b) = self.cached_from(start).filter(|b| b.len() >= length) {
             return Ok(b.slice(..length));
         }
-        let data = super::read_range(&self.url, start, Some(start + length as u64)).map_err(err)?;
+        let data = self
+            .storage
+            .read_range(&self.url, start, Some(start + length as u64))
+            .map_err(err)?;
         if data.len() < length {
             return Err(ParquetError::EOF(format!(
                 "{}: wanted {length} bytes at {start}, got {}",
@@ -120,7 +127,8 @@ mod tests {
         let p = dir.path().join("f.bin");
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&p, &data).unwrap();
-        let r = RangeReader::open(p.to_str().unwrap(), data.len() as u64).unwrap();
+        let r =
+            RangeReader::open(p.to_str().unwrap(), data.len() as u64, &Default::default()).unwrap();
         assert_eq!(r.reads(), 1);
         let tail = r.get_bytes(299_000, 1000).unwrap();
         assert_eq!(&tail[..], &data[299_000..]);

@@ -4,7 +4,7 @@
 //! only appears when its writer's `finish` succeeds.
 
 use super::s3::{self, Multipart, S3Options};
-use super::{local, Location};
+use super::{local, Location, StorageOptions};
 use crate::{Error, Result};
 use std::io::{BufWriter, Write};
 
@@ -40,8 +40,14 @@ pub fn unwrap_io(e: std::io::Error, url: &str) -> Error {
 }
 
 impl ObjectWriter {
-    /// Starts writing `url` (replacing what is there when finished).
+    /// Starts writing `url` (replacing what is there when finished), with this process's
+    /// own settings.
     pub fn create(url: &str) -> Result<ObjectWriter> {
+        ObjectWriter::create_with(url, &StorageOptions::default())
+    }
+
+    /// Starts writing `url` with these settings.
+    pub fn create_with(url: &str, storage: &StorageOptions) -> Result<ObjectWriter> {
         let sink = match Location::parse(url)? {
             Location::Local(path) => {
                 local::create_parent(&path)?;
@@ -53,7 +59,7 @@ impl ObjectWriter {
                     return Err(Error::Invalid(format!("{url}: no object name")));
                 }
                 Sink::S3(Box::new(S3Sink {
-                    opts: S3Options::current(),
+                    opts: storage.s3_options(),
                     bucket,
                     key,
                     buf: Vec::new(),
@@ -128,9 +134,14 @@ pub enum TextWriter {
 }
 
 impl TextWriter {
-    /// Starts writing `url`.
+    /// Starts writing `url` with this process's own settings.
     pub fn create(url: &str) -> Result<TextWriter> {
-        let w = ObjectWriter::create(url)?;
+        TextWriter::create_with(url, &StorageOptions::default())
+    }
+
+    /// Starts writing `url` with these settings.
+    pub fn create_with(url: &str, storage: &StorageOptions) -> Result<TextWriter> {
+        let w = ObjectWriter::create_with(url, storage)?;
         Ok(if url.ends_with(".gz") {
             TextWriter::Gzip(flate2::write::GzEncoder::new(
                 w,

@@ -6,6 +6,7 @@
 use crate::{Error, Result};
 use s3::creds::Credentials;
 use s3::{Bucket, Region};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -17,9 +18,11 @@ use std::time::Duration;
 /// `AWS_REGION` (or `AWS_DEFAULT_REGION`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
 /// `AWS_SESSION_TOKEN`; without an access key requests are anonymous (public buckets).
 /// Explicit options set with [`S3Options::set_current`] take the place of the environment in
-/// that process. Workers resolve `s3://` URLs with their own environment (or their own
-/// explicit options, in a custom worker binary), so give them the same variables.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// that process. To hand options to the workers, give them to a reader or writer inside
+/// [`StorageOptions`](crate::storage::StorageOptions): they travel with its tasks.
+///
+/// `Debug` shows the access key id but never the secret key or the session token.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct S3Options {
     /// Endpoint URL for S3-compatible servers (`http://127.0.0.1:9000`); `None`: AWS.
     pub endpoint: Option<String>,
@@ -52,6 +55,22 @@ impl Default for S3Options {
             retries: 4,
             timeout: Duration::from_secs(60),
         }
+    }
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &hidden(&self.secret_key))
+            .field("session_token", &hidden(&self.session_token))
+            .field("path_style", &self.path_style)
+            .field("retries", &self.retries)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 

@@ -1,5 +1,5 @@
 //! S3 failures sorted into this crate's errors (missing bucket, missing key, access denied,
-//! network failure, other), and the bounded retry with exponential backoff of the transient
+//! network failure, server unavailable, other), and the bounded retry with exponential backoff of the transient
 //! ones (server errors, throttling, connection failures).
 
 use crate::Error;
@@ -43,9 +43,10 @@ pub fn classify(e: S3Error, url: &str, attempts: u32) -> Failure {
                         message: message(),
                     })
                 }
-                (429 | 500..=599, _) => Failure::Transient(Error::Storage {
+                (429 | 500..=599, _) => Failure::Transient(Error::Unavailable {
                     url,
-                    message: format!("{} (after {attempts} attempts)", message()),
+                    attempts,
+                    message: message(),
                 }),
                 _ => Failure::Fatal(Error::Storage {
                     url,
@@ -166,11 +167,13 @@ mod tests {
             async { Err(server_error(500)) }
         })
         .await;
-        let e = gave_up.unwrap_err().to_string();
+        let gave_up = gave_up.unwrap_err();
+        assert!(matches!(gave_up, Error::Unavailable { attempts: 3, .. }));
+        let e = gave_up.to_string();
         assert_eq!(calls, 3, "1 + 2 retries");
-        assert!(
-            e.contains("s3://b/k") && e.contains("after 3 attempts"),
-            "{e}"
+        assert_eq!(
+            e,
+            "s3://b/k: object store unavailable after 3 attempts: HTTP 500 SlowDown"
         );
         calls = 0;
         let fatal: Result<u8, Error> = with_retry("s3://b/k", 4, || {
