@@ -1,6 +1,6 @@
 //! A set of task keys sized for the common case: most tasks have one or two dependents, a
 //! few (a scattered value read by every task) have thousands. A handful of keys live in an
-//! exactly-sized vector (one small allocation, no hashing); past [`SMALL`] the set becomes a
+//! exactly-sized vector (one small allocation, no hashing); past eight keys the set becomes a
 //! hash set, so adding and removing stay O(1) for wide fan-outs.
 
 use rask_protocol::Key;
@@ -12,7 +12,7 @@ const SMALL: usize = 8;
 /// A set of keys (see the module docs).
 #[derive(Debug, Clone)]
 pub enum KeySet {
-    /// Up to [`SMALL`] distinct keys.
+    /// Up to eight distinct keys.
     Small(Vec<Key>),
     /// More.
     Big(HashSet<Key>),
