@@ -100,6 +100,23 @@ pub fn scheduler(port: u16, extra: &[&str]) -> Result<(Proc, String)> {
     Ok((p, addr))
 }
 
+/// The command line of a one-thread test worker named `name` connected to `addr`, after
+/// `program` (the subcommand, or the program name for `worker_main_from`).
+fn worker_args<'a>(program: &'a str, addr: &'a str, name: &'a str) -> [&'a str; 9] {
+    [
+        program,
+        addr,
+        "--name",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--nthreads",
+        "1",
+        // Tests SIGKILL and SIGSTOP this pid: it must be the worker, not a nanny.
+        "--no-nanny",
+    ]
+}
+
 /// A worker named `name` connected to `addr`.
 pub fn worker(addr: &str, name: &str) -> Result<Proc> {
     worker_with_env(addr, name, &[])
@@ -107,22 +124,7 @@ pub fn worker(addr: &str, name: &str) -> Result<Proc> {
 
 /// A worker named `name` connected to `addr`, with extra environment variables.
 pub fn worker_with_env(addr: &str, name: &str, env: &[(String, String)]) -> Result<Proc> {
-    let p = Proc::rask_with_env(
-        name,
-        &[
-            "worker",
-            addr,
-            "--name",
-            name,
-            "--host",
-            "127.0.0.1",
-            "--nthreads",
-            "1",
-            // Tests SIGKILL and SIGSTOP this pid: it must be the worker, not a nanny.
-            "--no-nanny",
-        ],
-        env,
-    )?;
+    let p = Proc::rask_with_env(name, &worker_args("worker", addr, name), env)?;
     p.wait_line("connected", 20)?;
     Ok(p)
 }
@@ -182,17 +184,7 @@ pub fn serve_as_worker_if_asked() {
         return;
     };
     let (addr, name) = spec.split_once(' ').expect("ADDR NAME");
-    let code = rask::nodes::worker_main_from([
-        "test-worker",
-        addr,
-        "--name",
-        name,
-        "--host",
-        "127.0.0.1",
-        "--nthreads",
-        "1",
-        "--no-nanny",
-    ]);
+    let code = rask::nodes::worker_main_from(worker_args("test-worker", addr, name));
     std::process::exit(if code == std::process::ExitCode::SUCCESS {
         0
     } else {
@@ -217,17 +209,7 @@ pub fn self_cluster(workers: usize, entry: &str) -> Result<Cluster> {
 /// environment variables: it reaches S3 only through options carried in its tasks.
 pub fn worker_without_aws_env(addr: &str, name: &str) -> Result<Proc> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rask"));
-    cmd.args([
-        "worker",
-        addr,
-        "--name",
-        name,
-        "--host",
-        "127.0.0.1",
-        "--nthreads",
-        "1",
-        "--no-nanny",
-    ]);
+    cmd.args(worker_args("worker", addr, name));
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("AWS_") {
             cmd.env_remove(k);
