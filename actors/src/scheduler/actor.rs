@@ -60,7 +60,13 @@ struct Pending {
 
 impl Outbox for Pending {
     fn to_worker(&mut self, worker: WorkerId, msg: ToWorker) {
-        self.workers.entry(worker).or_default().push(msg);
+        let queue = self.workers.entry(worker).or_default();
+        // Keys freed one after another travel as one `Free` (a released graph frees a key per
+        // task; the worker hands each `Free` to its data-store as one actor message).
+        match (msg, queue.last_mut()) {
+            (ToWorker::Free(more), Some(ToWorker::Free(keys))) => keys.extend(more),
+            (msg, _) => queue.push(msg),
+        }
     }
     fn to_client(&mut self, client: ClientId, msg: ToClient) {
         self.clients.entry(client).or_default().push(msg);
@@ -365,5 +371,37 @@ impl StreamHandler<RouterEvent> for SchedulerActor {
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rask_protocol::Key;
+
+    #[test]
+    fn consecutive_frees_to_one_worker_travel_as_one_message() {
+        let mut out = Pending::default();
+        let (a, b) = (WorkerId(1), WorkerId(2));
+        let free = |k: &str| ToWorker::Free(vec![Key::new(k)]);
+        out.to_worker(a, free("x"));
+        out.to_worker(a, free("y"));
+        out.to_worker(b, free("z"));
+        out.to_worker(a, ToWorker::Rejoin);
+        out.to_worker(a, free("w"));
+        let names = |msgs: &[ToWorker]| -> Vec<String> {
+            msgs.iter()
+                .map(|m| match m {
+                    ToWorker::Free(keys) => {
+                        let ks: Vec<&str> = keys.iter().map(Key::as_str).collect();
+                        format!("free {}", ks.join(","))
+                    }
+                    _ => "other".to_string(),
+                })
+                .collect()
+        };
+        // Order is kept: only neighbouring frees merge.
+        assert_eq!(names(&out.workers[&a]), ["free x,y", "other", "free w"]);
+        assert_eq!(names(&out.workers[&b]), ["free z"]);
     }
 }

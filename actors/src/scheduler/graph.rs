@@ -351,11 +351,11 @@ impl Core {
         duration_us: u64,
         out: &mut impl Outbox,
     ) {
-        let current = matches!(
-            self.tasks.get(&key),
-            Some(t) if t.state == TaskState::Processing { worker } && t.attempt == attempt.0
-        );
-        if !current {
+        let current = self.tasks.get_mut(&key).filter(|t| {
+            matches!(t.state, TaskState::Processing { worker: w } if w == worker)
+                && t.attempt == attempt.0
+        });
+        let Some(t) = current else {
             let holds = self
                 .workers
                 .get(&worker)
@@ -365,15 +365,7 @@ impl Core {
                 out.to_worker(worker, ToWorker::Free(vec![key]));
             }
             return;
-        }
-        let w = self
-            .workers
-            .get_mut(&worker)
-            .expect("current task's worker");
-        w.processing.remove(&key);
-        w.has.insert(key.clone(), nbytes);
-        w.nbytes += nbytes;
-        let t = self.tasks.get_mut(&key).expect("current");
+        };
         t.state = TaskState::Memory {
             who_has: vec![worker],
         };
@@ -384,6 +376,13 @@ impl Core {
         }
         let dependents: Vec<Key> = t.dependents.iter().cloned().collect();
         let deps = t.deps.clone();
+        let w = self
+            .workers
+            .get_mut(&worker)
+            .expect("current task's worker");
+        w.processing.remove(&key);
+        w.has.insert(key.clone(), nbytes);
+        w.nbytes += nbytes;
         self.notify_memory(&key, None, value, out);
         self.dependency_arrived(&dependents, out);
         self.release_unneeded(deps.into_iter().chain(std::iter::once(key)), out);

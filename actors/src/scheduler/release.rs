@@ -16,9 +16,11 @@ impl Core {
 
     /// Needed: some client wants it, or a pending task depends on it.
     pub(super) fn is_needed(&self, key: &Key) -> bool {
-        let Some(t) = self.tasks.get(key) else {
-            return false;
-        };
+        self.tasks.get(key).is_some_and(|t| self.task_needed(t))
+    }
+
+    /// [`Core::is_needed`] for a task already looked up.
+    fn task_needed(&self, t: &super::state::Task) -> bool {
         !t.wanted_by.is_empty()
             || t.dependents
                 .iter()
@@ -38,7 +40,7 @@ impl Core {
             let Some(t) = self.tasks.get(&key) else {
                 continue;
             };
-            if self.is_needed(&key) {
+            if self.task_needed(t) {
                 continue;
             }
             let mut cascade = false;
