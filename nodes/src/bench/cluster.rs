@@ -78,7 +78,18 @@ fn spawn(kind: &'static str, args: &[String], needle: &str) -> anyhow::Result<(S
 pub struct Target {
     mode: &'static str,
     client: Client,
+    /// The scheduler first, then the workers.
     procs: Vec<Spawned>,
+}
+
+impl Drop for Target {
+    /// Stops the workers before the scheduler, so no worker sees its scheduler vanish and
+    /// warns that it is reconnecting.
+    fn drop(&mut self) {
+        while let Some(p) = self.procs.pop() {
+            drop(p);
+        }
+    }
 }
 
 impl Target {
