@@ -41,6 +41,20 @@ fn worker_process() {
 
 const SECS: Duration = Duration::from_secs(20);
 
+/// A thread that sends `n` `increment(1)` calls back to back, then awaits them in order.
+fn increments_in_a_thread(
+    c: ActorHandle<Counter>,
+    n: i64,
+) -> std::thread::JoinHandle<Result<Vec<i64>>> {
+    std::thread::spawn(move || {
+        let calls: Vec<_> = (0..n).map(|_| c.increment(1)).collect();
+        calls
+            .into_iter()
+            .map(|f| Ok(f.result_timeout(SECS)?))
+            .collect()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_counter_called_from_two_threads_counts_every_call_in_order() -> Result<()> {
     let client = Client::local(2).await?;
@@ -50,15 +64,8 @@ async fn a_counter_called_from_two_threads_counts_every_call_in_order() -> Resul
     let per_thread = 50;
     let threads: Vec<_> = (0..2)
         .map(|_| {
-            let c = counter.clone();
-            std::thread::spawn(move || -> Result<Vec<i64>> {
-                // Sent back to back; awaited afterwards: they still run in order.
-                let calls: Vec<_> = (0..per_thread).map(|_| c.increment(1)).collect();
-                calls
-                    .into_iter()
-                    .map(|f| Ok(f.result_timeout(SECS)?))
-                    .collect()
-            })
+            // Sent back to back; awaited afterwards: they still run in order.
+            increments_in_a_thread(counter.clone(), per_thread)
         })
         .collect();
     let mut all = Vec::new();
@@ -128,15 +135,7 @@ async fn two_clients_share_one_counter() -> Result<()> {
     ensure!(theirs.worker() == counter.worker() && theirs.key() == counter.key());
     let threads: Vec<_> = [counter.clone(), theirs.clone()]
         .into_iter()
-        .map(|c| {
-            std::thread::spawn(move || -> Result<Vec<i64>> {
-                let calls: Vec<_> = (0..40).map(|_| c.increment(1)).collect();
-                calls
-                    .into_iter()
-                    .map(|f| Ok(f.result_timeout(SECS)?))
-                    .collect()
-            })
-        })
+        .map(|c| increments_in_a_thread(c, 40))
         .collect();
     let mut all = Vec::new();
     for t in threads {

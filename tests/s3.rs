@@ -53,8 +53,20 @@ async fn setup(workers: usize) -> Result<Setup> {
         std::env::set_var(k, v);
     }
     moto.create_bucket("rask-test")?;
+    let moto_env = moto.env();
+    with_cluster(env, moto, workers, |n| cluster_with_env(n, &moto_env)).await
+}
+
+/// The [`Setup`] of a started server: with `workers` > 0, a cluster from `start` and a
+/// client connected once all of its workers are.
+async fn with_cluster(
+    env: tokio::sync::MutexGuard<'static, ()>,
+    moto: Moto,
+    workers: usize,
+    start: impl FnOnce(usize) -> Result<Cluster>,
+) -> Result<Setup> {
     let (cluster, client) = if workers > 0 {
-        let c = cluster_with_env(workers, &moto.env())?;
+        let c = start(workers)?;
         let client = connect_with_workers(&c.addr, workers).await?;
         (Some(c), Some(client))
     } else {
@@ -81,19 +93,16 @@ async fn setup_without_env(workers: usize) -> Result<Setup> {
     storage::S3Options::set_current(None);
     let moto = Moto::start()?;
     moto.create_bucket("rask-test")?;
-    let (cluster, client) = if workers > 0 {
-        let c = common::procs::cluster_without_aws_env(workers)?;
-        let client = connect_with_workers(&c.addr, workers).await?;
-        (Some(c), Some(client))
-    } else {
-        (None, None)
-    };
-    Ok(Setup {
-        client,
-        _cluster: cluster,
-        moto,
-        _env: env,
+    with_cluster(env, moto, workers, common::procs::cluster_without_aws_env).await
+}
+
+/// The error text of counting `bag`'s lines on the cluster, which must fail (within 60 s).
+async fn count_error(bag: &rask::bag::Bag<String>, client: &Client, what: &str) -> Result<String> {
+    let e = bounded(what, 60, async {
+        Ok(bag.count()?.compute(client).await.unwrap_err())
     })
+    .await?;
+    Ok(e.to_string())
 }
 
 /// Uploads every file of a local folder under `s3://rask-test/<prefix>/`.

@@ -154,11 +154,7 @@ async fn options_given_in_code_reach_stock_workers_that_have_no_aws_environment(
     // and refuses ours: the task fails on the worker with access denied, naming the URL.
     let planned = read_text(&["s3://rask-test/wc/part-1.txt"], remote_text.clone())?;
     s.moto.enable_auth()?;
-    let e = bounded("refused", 60, async {
-        Ok(planned.count()?.compute(client).await.unwrap_err())
-    })
-    .await?
-    .to_string();
+    let e = super::count_error(&planned, client, "refused").await?;
     ensure!(
         e.contains("s3://rask-test/wc/part-1.txt: access denied"),
         "{e}"

@@ -152,22 +152,14 @@ async fn stock_workers_retry_their_reads_and_report_the_attempts_when_giving_up(
     // The server stays unavailable: the task fails on a worker after five attempts.
     let one = read_text(&["s3://rask-test/wc/part-0.txt"], remote)?;
     proxy.fail_always(Fault::SlowDown);
-    let e = bounded("unavailable", 60, async {
-        Ok(one.count()?.compute(client).await.unwrap_err())
-    })
-    .await?
-    .to_string();
+    let e = super::count_error(&one, client, "unavailable").await?;
     ensure!(
         e.contains("s3://rask-test/wc/part-0.txt: object store unavailable after 5 attempts"),
         "{e}"
     );
     // Every connection dropped: a network failure after five attempts.
     proxy.fail_always(Fault::Drop);
-    let e = bounded("unreachable", 60, async {
-        Ok(one.count()?.compute(client).await.unwrap_err())
-    })
-    .await?
-    .to_string();
+    let e = super::count_error(&one, client, "unreachable").await?;
     ensure!(
         e.contains("s3://rask-test/wc/part-0.txt: network failure after 5 attempts"),
         "{e}"

@@ -70,17 +70,19 @@ impl Drop for WorkerContext {
 struct Running {
     key: Key,
     pool: Arc<Shared>,
-    seceded: Arc<AtomicBool>,
-    /// Client waits in progress (see [`SecedeGuard`]): the first secedes, the last rejoins.
-    waits: Arc<Waits>,
+    /// Secession state, made on the first secede or client wait (most tasks never wait, so
+    /// running one allocates nothing for it).
+    waits: Option<Arc<Waits>>,
     attempt: rask_protocol::Attempt,
     /// The scheduler was told (through the pool's secede hook).
     told: bool,
 }
 
-/// The client waits of one running task.
+/// Whether one running task is seceded, and its client waits.
 #[derive(Default)]
 struct Waits {
+    /// The task is seceded now.
+    task_seceded: AtomicBool,
     /// Guards alive.
     live: std::sync::atomic::AtomicUsize,
     /// The first guard seceded (so the last one rejoins).
@@ -99,8 +101,7 @@ pub(super) fn enter(key: Key, attempt: rask_protocol::Attempt, pool: Arc<Shared>
         *c.borrow_mut() = Some(Running {
             key,
             pool,
-            seceded: Arc::new(AtomicBool::new(false)),
-            waits: Default::default(),
+            waits: None,
             attempt,
             told: false,
         })
@@ -112,7 +113,9 @@ impl Drop for Entered {
     fn drop(&mut self) {
         if let Some(r) = CURRENT.with(|c| c.borrow_mut().take()) {
             // A task that returns while seceded gives its extra thread back.
-            if r.seceded.swap(false, Ordering::AcqRel) {
+            if r.waits
+                .is_some_and(|w| w.task_seceded.swap(false, Ordering::AcqRel))
+            {
                 pool::shrink(&r.pool);
             }
         }
@@ -159,6 +162,10 @@ pub fn worker_client() -> Result<Client> {
 }
 
 impl Running {
+    fn waits(&mut self) -> &Arc<Waits> {
+        self.waits.get_or_insert_with(Default::default)
+    }
+
     fn pool_context_scheduler(&self) -> &str {
         &self.pool_context().scheduler
     }
@@ -178,7 +185,7 @@ pub fn secede() -> bool {
         let Some(r) = c.as_mut() else {
             return false;
         };
-        if r.seceded.swap(true, Ordering::AcqRel) {
+        if r.waits().task_seceded.swap(true, Ordering::AcqRel) {
             return false;
         }
         pool::grow(&r.pool);
@@ -195,8 +202,12 @@ pub fn secede() -> bool {
 /// thread goes idle). Returns false when the task was not seceded.
 pub fn rejoin() -> bool {
     CURRENT.with(|c| match c.borrow().as_ref() {
-        Some(r) if r.seceded.swap(false, Ordering::AcqRel) => {
-            pool::shrink(&r.pool);
+        Some(Running {
+            waits: Some(w),
+            pool,
+            ..
+        }) if w.task_seceded.swap(false, Ordering::AcqRel) => {
+            pool::shrink(pool);
             true
         }
         _ => false,
@@ -208,18 +219,18 @@ pub fn rejoin() -> bool {
 /// frees its thread. With several waits at once (e.g. `as_completed`), the first secedes and
 /// the last to end rejoins; a task that seceded by hand stays seceded.
 pub struct SecedeGuard {
-    held: Option<(Arc<Waits>, Arc<AtomicBool>, Arc<Shared>)>,
+    held: Option<(Arc<Waits>, Arc<Shared>)>,
 }
 
 impl SecedeGuard {
     /// Counts a wait of the task running on this thread (none outside a task).
     pub fn new() -> SecedeGuard {
         let held = CURRENT.with(|c| {
-            c.borrow()
-                .as_ref()
-                .map(|r| (r.waits.clone(), r.seceded.clone(), r.pool.clone()))
+            c.borrow_mut()
+                .as_mut()
+                .map(|r| (r.waits().clone(), r.pool.clone()))
         });
-        if let Some((waits, _, _)) = &held {
+        if let Some((waits, _)) = &held {
             if waits.live.fetch_add(1, Ordering::AcqRel) == 0 && secede() {
                 waits.seceded.store(true, Ordering::Release);
             }
@@ -236,11 +247,11 @@ impl Default for SecedeGuard {
 
 impl Drop for SecedeGuard {
     fn drop(&mut self) {
-        if let Some((waits, seceded, pool)) = self.held.take() {
+        if let Some((waits, pool)) = self.held.take() {
             let last = waits.live.fetch_sub(1, Ordering::AcqRel) == 1;
             if last
                 && waits.seceded.swap(false, Ordering::AcqRel)
-                && seceded.swap(false, Ordering::AcqRel)
+                && waits.task_seceded.swap(false, Ordering::AcqRel)
             {
                 pool::shrink(&pool);
             }
