@@ -138,14 +138,14 @@ impl<R: DeserializeOwned> ActorFuture<R> {
     /// Waits for the result (blocking; from a task on a worker it secedes meanwhile).
     pub fn result(self) -> Result<R> {
         let _seceded = SecedeGuard::new();
-        futures::executor::block_on(self)
+        super::block::block_on(self)
     }
 
     /// [`ActorFuture::result`] with a time limit.
     pub fn result_timeout(self, timeout: Duration) -> Result<R> {
         let _seceded = SecedeGuard::new();
         let what = format!("{}.{}", self.actor, self.method);
-        futures::executor::block_on(async move {
+        super::block::block_on(async move {
             let timer = futures_timer::Delay::new(timeout);
             match futures::future::select(self, timer).await {
                 futures::future::Either::Left((r, _)) => r,
@@ -170,7 +170,7 @@ impl Client {
         &self,
         init: A,
     ) -> Result<ActorHandle<T>> {
-        futures::executor::block_on(self.actor(init))
+        super::block::block_on(self.actor(init))
     }
 
     /// [`Client::actor`] with options: `workers` restricts where it may live, `priority`

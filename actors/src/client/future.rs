@@ -143,13 +143,13 @@ impl<T: DeserializeOwned> Future<T> {
     /// Blocking form of [`Future::get`], for synchronous code (do not call it on an async
     /// runtime's thread).
     pub fn result(&self) -> Result<T> {
-        futures::executor::block_on(self.get())
+        super::block::block_on(self.get())
     }
 
     /// [`Future::result`] with a time limit.
     pub fn result_timeout(&self, timeout: Duration) -> Result<T> {
         let key = self.key().to_string();
-        futures::executor::block_on(async {
+        super::block::block_on(async {
             let get = std::pin::pin!(self.get());
             let timer = futures_timer::Delay::new(timeout);
             match futures::future::select(get, timer).await {

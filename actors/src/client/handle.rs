@@ -97,7 +97,7 @@ impl Client {
 
     /// Blocking form of [`Client::connect`].
     pub fn connect_blocking(addr: &str) -> Result<Client> {
-        futures::executor::block_on(Client::connect(addr))
+        super::block::block_on(Client::connect(addr))
     }
 
     /// Connects with explicit settings.
@@ -143,7 +143,7 @@ impl Client {
 
     /// Blocking form of [`Client::local`].
     pub fn local_blocking(workers: usize) -> Result<Client> {
-        futures::executor::block_on(Client::local(workers))
+        super::block::block_on(Client::local(workers))
     }
 
     /// [`Client::local`] with explicit settings.
@@ -300,7 +300,7 @@ impl Client {
         &self,
         futures: &[Future<T>],
     ) -> Result<Vec<T>> {
-        futures::executor::block_on(self.gather(futures))
+        super::block::block_on(self.gather(futures))
     }
 
     /// Places values directly in workers' data-stores (spread round-robin) and returns
@@ -411,6 +411,6 @@ impl Client {
 
     /// Blocking form of [`Client::info`].
     pub fn info_blocking(&self) -> Result<ClusterInfo> {
-        futures::executor::block_on(self.info())
+        super::block::block_on(self.info())
     }
 }

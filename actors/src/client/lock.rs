@@ -76,12 +76,12 @@ impl Semaphore {
 
     /// Blocking form of [`Semaphore::acquire`].
     pub fn acquire_blocking(&self, timeout: Option<Duration>) -> Result<Lease> {
-        futures::executor::block_on(self.acquire(timeout))
+        super::block::block_on(self.acquire(timeout))
     }
 
     /// Blocking form of [`Semaphore::release`].
     pub fn release_blocking(&self, lease: Lease) -> Result<()> {
-        futures::executor::block_on(self.release(lease))
+        super::block::block_on(self.release(lease))
     }
 }
 
@@ -132,12 +132,12 @@ impl Lock {
 
     /// Blocking form of [`Lock::acquire`].
     pub fn acquire_blocking(&self, timeout: Option<Duration>) -> Result<()> {
-        futures::executor::block_on(self.acquire(timeout))
+        super::block::block_on(self.acquire(timeout))
     }
 
     /// Blocking form of [`Lock::release`].
     pub fn release_blocking(&self) -> Result<()> {
-        futures::executor::block_on(self.release())
+        super::block::block_on(self.release())
     }
 }
 
@@ -203,21 +203,21 @@ impl Event {
 
     /// Blocking form of [`Event::set`].
     pub fn set_blocking(&self) -> Result<()> {
-        futures::executor::block_on(self.set())
+        super::block::block_on(self.set())
     }
 
     /// Blocking form of [`Event::wait`].
     pub fn wait_blocking(&self, timeout: Option<Duration>) -> Result<()> {
-        futures::executor::block_on(self.wait(timeout))
+        super::block::block_on(self.wait(timeout))
     }
 
     /// Blocking form of [`Event::clear`].
     pub fn clear_blocking(&self) -> Result<()> {
-        futures::executor::block_on(self.clear())
+        super::block::block_on(self.clear())
     }
 
     /// Blocking form of [`Event::is_set`].
     pub fn is_set_blocking(&self) -> Result<bool> {
-        futures::executor::block_on(self.is_set())
+        super::block::block_on(self.is_set())
     }
 }

@@ -9,6 +9,7 @@
 mod actor;
 mod actor_handle;
 mod args;
+mod block;
 mod coord;
 mod data;
 mod future;

@@ -60,7 +60,7 @@ impl Client {
 
     /// Blocking form of [`Client::log_event`].
     pub fn log_event_blocking<T: Serialize>(&self, topic: &str, value: &T) -> Result<()> {
-        futures::executor::block_on(self.log_event(topic, value))
+        super::block::block_on(self.log_event(topic, value))
     }
 
     /// The events of `topic` from now on, decoded as `T`. The subscription ends when the
@@ -142,17 +142,17 @@ impl Client {
 
     /// Blocking form of [`Client::publish_dataset`].
     pub fn publish_dataset_blocking<T>(&self, name: &str, futures: &[Future<T>]) -> Result<()> {
-        futures::executor::block_on(self.publish_dataset(name, futures))
+        super::block::block_on(self.publish_dataset(name, futures))
     }
 
     /// Blocking form of [`Client::get_dataset`].
     pub fn get_dataset_blocking<T>(&self, name: &str) -> Result<Vec<Future<T>>> {
-        futures::executor::block_on(self.get_dataset(name))
+        super::block::block_on(self.get_dataset(name))
     }
 
     /// Blocking form of [`Client::list_datasets`].
     pub fn list_datasets_blocking(&self) -> Result<Vec<String>> {
-        futures::executor::block_on(self.list_datasets())
+        super::block::block_on(self.list_datasets())
     }
 
     /// Blocking form of [`Client::publish_dataset_replace`].
@@ -161,12 +161,12 @@ impl Client {
         name: &str,
         futures: &[Future<T>],
     ) -> Result<()> {
-        futures::executor::block_on(self.publish_dataset_replace(name, futures))
+        super::block::block_on(self.publish_dataset_replace(name, futures))
     }
 
     /// Blocking form of [`Client::unpublish_dataset`].
     pub fn unpublish_dataset_blocking(&self, name: &str) -> Result<()> {
-        futures::executor::block_on(self.unpublish_dataset(name))
+        super::block::block_on(self.unpublish_dataset(name))
     }
 
     /// Blocking form of [`Client::subscribe`]: the events as an iterator (each `next` waits
@@ -175,7 +175,7 @@ impl Client {
         &self,
         topic: &str,
     ) -> Result<impl Iterator<Item = Result<T>>> {
-        let stream = futures::executor::block_on(self.subscribe::<T>(topic))?;
+        let stream = super::block::block_on(self.subscribe::<T>(topic))?;
         Ok(futures::executor::block_on_stream(stream))
     }
 }

@@ -161,17 +161,17 @@ impl Queue {
 
     /// Blocking form of [`Queue::put`].
     pub fn put_blocking<T: Serialize>(&self, value: &T, timeout: Option<Duration>) -> Result<()> {
-        futures::executor::block_on(self.put(value, timeout))
+        super::block::block_on(self.put(value, timeout))
     }
 
     /// Blocking form of [`Queue::get`].
     pub fn get_blocking<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
-        futures::executor::block_on(self.get(timeout))
+        super::block::block_on(self.get(timeout))
     }
 
     /// Blocking form of [`Queue::qsize`].
     pub fn qsize_blocking(&self) -> Result<u64> {
-        futures::executor::block_on(self.qsize())
+        super::block::block_on(self.qsize())
     }
 
     /// Blocking form of [`Queue::get_batch`].
@@ -180,7 +180,7 @@ impl Queue {
         max: u32,
         timeout: Option<Duration>,
     ) -> Result<Vec<T>> {
-        futures::executor::block_on(self.get_batch(max, timeout))
+        super::block::block_on(self.get_batch(max, timeout))
     }
 
     /// Blocking form of [`Queue::put_many`].
@@ -189,7 +189,7 @@ impl Queue {
         values: &[T],
         timeout: Option<Duration>,
     ) -> Result<()> {
-        futures::executor::block_on(self.put_many(values, timeout))
+        super::block::block_on(self.put_many(values, timeout))
     }
 
     /// Blocking form of [`Queue::put_future`].
@@ -198,12 +198,12 @@ impl Queue {
         future: &Future<T>,
         timeout: Option<Duration>,
     ) -> Result<()> {
-        futures::executor::block_on(self.put_future(future, timeout))
+        super::block::block_on(self.put_future(future, timeout))
     }
 
     /// Blocking form of [`Queue::get_future`].
     pub fn get_future_blocking<T>(&self, timeout: Option<Duration>) -> Result<Future<T>> {
-        futures::executor::block_on(self.get_future(timeout))
+        super::block::block_on(self.get_future(timeout))
     }
 }
 
@@ -283,26 +283,26 @@ impl Variable {
 
     /// Blocking form of [`Variable::set`].
     pub fn set_blocking<T: Serialize>(&self, value: &T) -> Result<()> {
-        futures::executor::block_on(self.set(value))
+        super::block::block_on(self.set(value))
     }
 
     /// Blocking form of [`Variable::get`].
     pub fn get_blocking<T: DeserializeOwned>(&self, timeout: Option<Duration>) -> Result<T> {
-        futures::executor::block_on(self.get(timeout))
+        super::block::block_on(self.get(timeout))
     }
 
     /// Blocking form of [`Variable::set_future`].
     pub fn set_future_blocking<T>(&self, future: &Future<T>) -> Result<()> {
-        futures::executor::block_on(self.set_future(future))
+        super::block::block_on(self.set_future(future))
     }
 
     /// Blocking form of [`Variable::get_future`].
     pub fn get_future_blocking<T>(&self, timeout: Option<Duration>) -> Result<Future<T>> {
-        futures::executor::block_on(self.get_future(timeout))
+        super::block::block_on(self.get_future(timeout))
     }
 
     /// Blocking form of [`Variable::delete`].
     pub fn delete_blocking(&self) -> Result<()> {
-        futures::executor::block_on(self.delete())
+        super::block::block_on(self.delete())
     }
 }
