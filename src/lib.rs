@@ -23,6 +23,7 @@ pub use rask_actors as actors;
 pub use rask_collections as collections;
 pub use rask_nodes as nodes;
 pub use rask_protocol as protocol;
+pub use rask_protocol::Blob;
 
 pub use rask_actors::client::{
     as_completed, wait, Client, ClientConfig, Future, IntoArg, IntoArgs, Status, SubmitOptions,

@@ -10,10 +10,12 @@
 //!   with bulk values riding in frames of their own.
 //! - [`coord`]: the cluster-wide queues, locks, events, topics and datasets the scheduler
 //!   hosts (operations and their answers).
+//! - [`blob`]: byte payloads that decode as slices of the received buffer.
 //! - [`error`]: the one error type of this crate.
 
 #![warn(missing_docs)]
 
+pub mod blob;
 pub mod codec;
 pub mod coord;
 pub mod error;
@@ -22,6 +24,7 @@ pub mod ids;
 pub mod messages;
 pub mod task;
 
+pub use blob::{decode_value_shared, Blob};
 pub use codec::{decode_batch, decode_value, encode_batch, encode_value, Batch};
 pub use coord::{CoordOp, CoordReply, Item};
 pub use error::{ProtocolError, Result};

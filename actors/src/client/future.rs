@@ -8,7 +8,7 @@ use super::data::{Fetch, WaitAll, WaitStatus};
 use crate::{Error, Result};
 use actix::Addr;
 use futures::stream::{FuturesUnordered, Stream};
-use rask_protocol::{decode_value, Key, TaskError, WorkerId};
+use rask_protocol::{Key, TaskError, WorkerId};
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::marker::PhantomData;
@@ -160,8 +160,8 @@ impl<T: DeserializeOwned> Future<T> {
     }
 }
 
-pub(super) fn decode_as<T: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<T> {
-    decode_value::<T>(bytes).map_err(|e| Error::Decode {
+pub(super) fn decode_as<T: DeserializeOwned>(key: &Key, bytes: &bytes::Bytes) -> Result<T> {
+    rask_protocol::decode_value_shared::<T>(bytes).map_err(|e| Error::Decode {
         key: key.to_string(),
         type_name: std::any::type_name::<T>(),
         message: e.to_string(),

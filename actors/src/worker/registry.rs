@@ -6,7 +6,7 @@
 //! client sends the name and postcard-encoded arguments, the worker looks the name up here.
 
 use bytes::Bytes;
-use rask_protocol::{decode_value, encode_value, TaskErrorKind};
+use rask_protocol::{decode_value_shared, encode_value, TaskErrorKind};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -133,7 +133,7 @@ macro_rules! impl_decode_args {
                     ));
                 }
                 Ok(($(
-                    decode_value::<$t>(&args[$i])
+                    decode_value_shared::<$t>(&args[$i])
                         .map_err(|e| arg_error($i, std::any::type_name::<$t>(), e))?,
                 )*))
             }
@@ -239,7 +239,7 @@ mod tests {
         let entry = reg.get(<add2 as TaskFunction>::NAME).expect("registered");
         let out =
             (entry.invoke)(&[encode_value(&2i64).unwrap(), encode_value(&3i64).unwrap()]).unwrap();
-        assert_eq!(decode_value::<i64>(&out).unwrap(), 5);
+        assert_eq!(rask_protocol::decode_value::<i64>(&out).unwrap(), 5);
         assert!(reg.names().iter().any(|n| n.ends_with("::checked")));
     }
 

@@ -106,7 +106,7 @@ pub fn chain(client: &Client, n: usize) -> anyhow::Result<Map<String, Value>> {
 /// One scattered 64 KiB value read by n tasks.
 pub fn fanout(client: &Client, n: usize) -> anyhow::Result<Map<String, Value>> {
     const SIZE: usize = 64 * 1024;
-    let blob = serde_bytes::ByteBuf::from(vec![7u8; SIZE]);
+    let blob = rask_protocol::Blob::from(vec![7u8; SIZE]);
     let t = Instant::now();
     let data = futures::executor::block_on(client.scatter(vec![blob]))?;
     let futs = client.map_with(byte_len, (0..n).map(|_| (&data[0],)), fresh())?;

@@ -5,7 +5,7 @@ use super::stats::round;
 use anyhow::ensure;
 use rask_actors::client::{Client, SubmitOptions};
 use rask_collections::builtins::echo_bytes;
-use serde_bytes::ByteBuf;
+use rask_protocol::Blob;
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ pub fn transfer(client: &Client, mb: usize) -> anyhow::Result<Map<String, Value>
         names.len()
     );
     let n = mb * 1_000_000;
-    let blob = ByteBuf::from((0..n).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let blob = Blob::from((0..n).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     let on = |w: &str| SubmitOptions {
         workers: vec![w.to_string()],
         impure: true,
