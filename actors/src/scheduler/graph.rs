@@ -59,12 +59,14 @@ impl Core {
 
     /// Adds `key` to the dependents of each of its known dependencies.
     pub(super) fn link_dependencies(&mut self, key: &Key) {
-        let deps = self.tasks[key].deps.clone();
-        for dep in deps {
-            if let Some(d) = self.tasks.get_mut(&dep) {
+        // The list is lent out while its entries are updated (no copy of it per task).
+        let deps = std::mem::take(&mut self.tasks.get_mut(key).expect("inserted").deps);
+        for dep in &deps {
+            if let Some(d) = self.tasks.get_mut(dep) {
                 d.dependents.insert(key.clone());
             }
         }
+        self.tasks.get_mut(key).expect("inserted").deps = deps;
     }
 
     /// Validates a just-inserted task and, when a client wants it, starts computing it.
@@ -73,11 +75,10 @@ impl Core {
         if !matches!(t.state, TaskState::Released) {
             return;
         }
-        let function = t.function_name().to_string();
         if let Some(dep) = t.deps.iter().find(|d| !self.tasks.contains_key(*d)) {
             let error = TaskError {
                 key: key.clone(),
-                function,
+                function: t.function_name().to_string(),
                 kind: TaskErrorKind::DependencyFailed(dep.clone()),
                 message: format!(
                     "dependency {dep} is not known to the scheduler (was it released?)"
@@ -86,12 +87,14 @@ impl Core {
             self.err_task(key, error, out);
             return;
         }
+        let function = t.function_name();
         if !self.workers.is_empty()
             && !self
                 .workers
                 .values()
-                .any(|w| w.functions.contains(&function))
+                .any(|w| w.functions.contains(function))
         {
+            let function = function.to_string();
             let error = self.unknown_function(key, &function);
             self.err_task(key, error, out);
             return;
@@ -396,14 +399,14 @@ impl Core {
                 if let TaskState::Waiting { missing } = &mut t.state {
                     *missing -= 1;
                     if *missing == 0 {
-                        ready.push(d.clone());
+                        ready.push((std::cmp::Reverse(t.priority), d));
                     }
                 }
             }
         }
-        ready.sort_by_key(|k| std::cmp::Reverse(self.tasks[k].priority));
-        for d in ready {
-            self.schedule(&d, out);
+        ready.sort_by_key(|(p, _)| *p);
+        for (_, d) in ready {
+            self.schedule(d, out);
         }
     }
 
