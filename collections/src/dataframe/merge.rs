@@ -16,7 +16,7 @@
 //! column takes the right key where the left row is missing), then the right columns that are
 //! not keys; other names found on both sides get the suffixes `_x` and `_y` (pandas' default).
 
-use super::agg::group_ids;
+use super::groupids::group_ids;
 use super::ipc::{decode_frame, encode_frame, Frame};
 use super::partition::Source;
 use super::shuffle::{concat_buckets, shuffle_keys, Payload, SplitBy, SplitSpec};

@@ -44,6 +44,7 @@ pub mod csv;
 pub mod describe;
 pub mod expr;
 pub mod groupby;
+pub mod groupids;
 pub mod ipc;
 pub mod merge;
 pub mod ops;

@@ -262,7 +262,7 @@ fn merged_summaries_equal_one_summary_of_all_values() {
 
 #[test]
 fn integer_keys_number_alike_through_the_table_and_the_hash_map() {
-    use super::agg::group_ids;
+    use super::groupids::group_ids;
     // Narrow range (direct table) and wide range (hash map), both with a null and negatives.
     for scale in [1i64, 1 << 40] {
         let k = ints(vec![
@@ -280,7 +280,7 @@ fn integer_keys_number_alike_through_the_table_and_the_hash_map() {
 
 #[test]
 fn short_and_long_strings_number_alike() {
-    use super::agg::group_ids;
+    use super::groupids::group_ids;
     // Up to 7 bytes the keys are packed into integers; "a" and "a\0" must stay apart.
     for (x, y) in [("a", "a\0"), ("a-long-key", "a-long-key\0")] {
         let k = strs(vec![Some(x), Some(y), None, Some(x), Some("")]);
@@ -303,7 +303,7 @@ fn short_and_long_strings_number_alike() {
 
 #[test]
 fn composite_keys_number_alike_through_the_pair_table_and_the_hash_map() {
-    use super::agg::group_ids;
+    use super::groupids::group_ids;
     // 3 × 2 possible pairs fit the table; 1500 strings × 1500 integers (2.25 M pairs, over
     // 3000 rows) take the hash map. Rows with a null key are dropped.
     let k = strs(vec![

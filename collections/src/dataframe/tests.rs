@@ -1,8 +1,9 @@
 //! Unit tests of the worker-side pieces: group ids, the three aggregation phases against a
 //! single-pass computation, operations across batches, row-group pruning, CSV headers.
 
-use super::agg::{combine, finish, group_ids, partial, Agg, AggFn, AggSpec};
+use super::agg::{combine, finish, partial, Agg, AggFn, AggSpec};
 use super::expr::{col, lit, Lit};
+use super::groupids::group_ids;
 use super::ipc::Frame;
 use super::ops::{apply, Op};
 use super::parquet::may_match;
