@@ -30,6 +30,12 @@ pub(super) struct Entry {
     pub(super) waiters: Vec<oneshot::Sender<Status>>,
 }
 
+/// How long released keys may wait in the outbox before they are sent. A release is never
+/// urgent, and sent on its own it costs the scheduler (and the worker it frees) a wake-up in
+/// the middle of the next round trip; held back, it travels with the next message (the outbox
+/// keeps order) or after this delay.
+pub const RELEASE_LINGER: Duration = Duration::from_millis(5);
+
 /// How long futures wait for a lost scheduler to come back before failing.
 pub const RECONNECT_GRACE: Duration = Duration::from_secs(30);
 
@@ -49,6 +55,8 @@ pub struct ClientActor {
     pub(super) outbox: Vec<FromClient>,
     addrs: rustc_hash::FxHashSet<Arc<str>>,
     flush_queued: bool,
+    /// A timer will send released keys (see [`RELEASE_LINGER`]).
+    release_timer: bool,
     heartbeat: Duration,
     /// Whether futures were alive at the last heartbeat.
     held_keys: bool,
@@ -118,6 +126,7 @@ impl ClientActor {
                 outbox: Vec::new(),
                 addrs: Default::default(),
                 flush_queued: false,
+                release_timer: false,
                 heartbeat,
                 held_keys: false,
             }
@@ -211,6 +220,17 @@ impl ClientActor {
         }
         self.addrs.insert(addr.clone());
         addr
+    }
+
+    /// Sends released keys with the next flush, or after [`RELEASE_LINGER`].
+    pub(super) fn release_soon(&mut self, ctx: &mut Context<Self>) {
+        if !self.release_timer {
+            self.release_timer = true;
+            ctx.run_later(RELEASE_LINGER, |c, _| {
+                c.release_timer = false;
+                c.flush();
+            });
+        }
     }
 
     pub(super) fn flush_soon(&mut self, ctx: &mut Context<Self>) {
@@ -372,7 +392,7 @@ impl Handler<DropRef> for ClientActor {
             } else {
                 self.outbox.push(FromClient::Release(vec![msg.0]));
             }
-            self.flush_soon(ctx);
+            self.release_soon(ctx);
         }
     }
 }

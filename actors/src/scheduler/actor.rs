@@ -58,6 +58,22 @@ struct Pending {
     clients: HashMap<ClientId, Vec<ToClient>>,
 }
 
+impl Pending {
+    /// Takes out the queues that hold nothing but `Free`: they may wait a little for company
+    /// (see [`FREE_LINGER`]).
+    fn take_free_only(&mut self) -> Vec<(WorkerId, Vec<ToWorker>)> {
+        self.workers
+            .extract_if(|_, msgs| msgs.iter().all(|m| matches!(m, ToWorker::Free(_))))
+            .collect()
+    }
+}
+
+/// How long a worker's queue of nothing but `Free` may wait before it is sent. A `Free` is
+/// never urgent, and sent on its own it costs the worker a wake-up in the middle of the next
+/// task's round trip; held back, it travels with the next message to that worker (order is
+/// kept: a later `Compute` of the same key queues behind it) or after this delay.
+const FREE_LINGER: Duration = Duration::from_millis(5);
+
 impl Outbox for Pending {
     fn to_worker(&mut self, worker: WorkerId, msg: ToWorker) {
         let queue = self.workers.entry(worker).or_default();
@@ -83,6 +99,8 @@ pub struct SchedulerActor {
     client_peers: HashMap<ClientId, Bytes>,
     out: Pending,
     flush_queued: bool,
+    /// A timer will send lingering `Free` messages.
+    free_timer: bool,
     journal: Option<Journal>,
     /// Tasks tracked at the last tick (to notice when a graph is gone).
     tasks_at_last_tick: usize,
@@ -95,9 +113,21 @@ struct Flush;
 
 impl Handler<Flush> for SchedulerActor {
     type Result = ();
-    fn handle(&mut self, _msg: Flush, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, _msg: Flush, ctx: &mut Context<Self>) {
         self.flush_queued = false;
+        let lingering = self.out.take_free_only();
         self.flush();
+        if lingering.is_empty() {
+            return;
+        }
+        self.out.workers.extend(lingering);
+        if !self.free_timer {
+            self.free_timer = true;
+            ctx.run_later(FREE_LINGER, |s, _| {
+                s.free_timer = false;
+                s.flush();
+            });
+        }
     }
 }
 
@@ -145,6 +175,7 @@ pub async fn start_scheduler(config: SchedulerConfig) -> Result<SchedulerHandle>
             client_peers: HashMap::default(),
             out: Pending::default(),
             flush_queued: false,
+            free_timer: false,
             journal,
             tasks_at_last_tick: 0,
         }
@@ -403,5 +434,20 @@ mod tests {
         // Order is kept: only neighbouring frees merge.
         assert_eq!(names(&out.workers[&a]), ["free x,y", "other", "free w"]);
         assert_eq!(names(&out.workers[&b]), ["free z"]);
+    }
+
+    #[test]
+    fn only_queues_of_nothing_but_frees_linger() {
+        let mut out = Pending::default();
+        let (a, b) = (WorkerId(1), WorkerId(2));
+        out.to_worker(a, ToWorker::Free(vec![Key::new("x")]));
+        out.to_worker(b, ToWorker::Free(vec![Key::new("y")]));
+        out.to_worker(b, ToWorker::Rejoin);
+        let lingering = out.take_free_only();
+        assert_eq!(lingering.len(), 1);
+        assert_eq!(lingering[0].0, a);
+        // The other queue goes out now, its free first.
+        assert_eq!(out.workers.len(), 1);
+        assert!(matches!(out.workers[&b][0], ToWorker::Free(_)));
     }
 }

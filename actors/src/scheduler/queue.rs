@@ -7,8 +7,8 @@ use super::core::{Core, Outbox};
 use super::state::{TaskState, Worker};
 use rask_protocol::{Key, WorkerId};
 use rustc_hash::FxHashMap as HashMap;
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,56 +57,75 @@ pub fn worker_slots(nthreads: u32, avg_us: f64, target: Duration) -> usize {
     n + (n * per_thread.clamp(1, MAX_DEPTH_PER_THREAD))
 }
 
-#[derive(Debug, PartialEq, Eq)]
-struct Entry {
-    priority: i32,
-    seq: Reverse<u64>,
-    key: Key,
-}
-
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Highest priority first, then first come first served.
-        (self.priority, self.seq).cmp(&(other.priority, other.seq))
-    }
-}
-
-/// Ready tasks waiting on the scheduler, highest priority first. Entries whose task left the
+/// Ready tasks waiting on the scheduler, highest priority first and first come first served
+/// within a priority: one FIFO lane per priority, so the common case (every task of a graph
+/// at one priority) queues and dequeues in constant time. Entries whose task left the
 /// `Queued` state are skipped when reached (and swept out when they pile up).
 #[derive(Debug, Default)]
 pub struct ReadyQueue {
-    heap: BinaryHeap<Entry>,
-    seq: u64,
+    lanes: BTreeMap<Reverse<i32>, VecDeque<Key>>,
+    len: usize,
     /// Retries waiting for their back-off to pass.
     delayed: Vec<(Instant, Key)>,
-    /// Heap size after the last sweep.
+    /// Queue length after the last sweep.
     swept_len: usize,
 }
 
 impl ReadyQueue {
-    /// Entries in the heap (some may be stale).
+    /// Entries queued (some may be stale).
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
-    /// True when no entry waits in the heap.
+    /// True when no entry is queued.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 
     fn push(&mut self, priority: i32, key: Key) {
-        self.seq += 1;
-        self.heap.push(Entry {
-            priority,
-            seq: Reverse(self.seq),
-            key,
-        });
+        self.lanes
+            .entry(Reverse(priority))
+            .or_default()
+            .push_back(key);
+        self.len += 1;
+    }
+
+    /// The next entry, without taking it.
+    fn peek(&self) -> Option<&Key> {
+        self.lanes.values().next().and_then(|l| l.front())
+    }
+
+    /// Takes the next entry, with its priority.
+    fn pop(&mut self) -> Option<(i32, Key)> {
+        let mut lane = self.lanes.first_entry()?;
+        let key = lane.get_mut().pop_front().expect("lanes are never empty");
+        let priority = lane.key().0;
+        if lane.get().is_empty() {
+            lane.remove();
+        }
+        self.len -= 1;
+        Some((priority, key))
+    }
+
+    /// Puts entries taken with [`ReadyQueue::pop`] back at the front, in the order given.
+    fn unpop(&mut self, entries: Vec<(i32, Key)>) {
+        for (priority, key) in entries.into_iter().rev() {
+            self.lanes
+                .entry(Reverse(priority))
+                .or_default()
+                .push_front(key);
+            self.len += 1;
+        }
+    }
+
+    /// Keeps only the entries `keep` accepts.
+    fn retain(&mut self, mut keep: impl FnMut(&Key) -> bool) {
+        for lane in self.lanes.values_mut() {
+            lane.retain(&mut keep);
+            lane.shrink_to_fit();
+        }
+        self.lanes.retain(|_, lane| !lane.is_empty());
+        self.len = self.lanes.values().map(VecDeque::len).sum();
     }
 }
 
@@ -174,13 +193,13 @@ impl Core {
     /// Hands queued tasks to `id` while it has room.
     pub(super) fn fill_worker(&mut self, id: WorkerId, out: &mut impl Outbox) {
         let mut skipped = Vec::new();
-        while let Some(entry) = self.queue.heap.peek() {
-            let Some(t) = self.tasks.get(&entry.key) else {
-                self.queue.heap.pop();
+        while let Some(key) = self.queue.peek() {
+            let Some(t) = self.tasks.get(key) else {
+                self.queue.pop();
                 continue;
             };
             if t.state != TaskState::Queued {
-                self.queue.heap.pop();
+                self.queue.pop();
                 continue;
             }
             let Some(w) = self.workers.get(&id) else {
@@ -190,9 +209,10 @@ impl Core {
             if !self.has_room(w, function) {
                 break;
             }
-            let entry = self.queue.heap.pop().expect("peeked");
-            if w.can_run(function, &t.restrict) {
-                self.assign(&entry.key, id, out);
+            let runs_here = w.can_run(function, &t.restrict);
+            let entry = self.queue.pop().expect("peeked");
+            if runs_here {
+                self.assign(&entry.1, id, out);
             } else {
                 skipped.push(entry);
                 if skipped.len() >= SCAN_PAST {
@@ -200,23 +220,19 @@ impl Core {
                 }
             }
         }
-        self.queue.heap.extend(skipped);
+        self.queue.unpop(skipped);
     }
 
-    /// Drops stale entries once they make up most of the heap.
+    /// Drops stale entries once they make up most of the queue.
     pub(super) fn sweep_queue(&mut self) {
-        let len = self.queue.heap.len();
+        let len = self.queue.len();
         if len < 1024 || len < 2 * self.queue.swept_len {
             return;
         }
         let tasks = &self.tasks;
-        self.queue.heap.retain(|e| {
-            tasks
-                .get(&e.key)
-                .is_some_and(|t| t.state == TaskState::Queued)
-        });
-        self.queue.swept_len = self.queue.heap.len();
-        self.queue.heap.shrink_to_fit();
+        self.queue
+            .retain(|k| tasks.get(k).is_some_and(|t| t.state == TaskState::Queued));
+        self.queue.swept_len = self.queue.len();
     }
 }
 
@@ -254,9 +270,27 @@ mod tests {
         q.push(0, Key::new("a"));
         q.push(5, Key::new("b"));
         q.push(0, Key::new("c"));
-        let order: Vec<String> = std::iter::from_fn(|| q.heap.pop())
-            .map(|e| e.key.to_string())
+        let order: Vec<String> = std::iter::from_fn(|| q.pop())
+            .map(|(_, k)| k.to_string())
             .collect();
         assert_eq!(order, ["b", "a", "c"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn skipped_entries_go_back_in_front_in_order() {
+        let mut q = ReadyQueue::default();
+        for (p, k) in [(1, "a"), (0, "b"), (1, "c"), (0, "d")] {
+            q.push(p, Key::new(k));
+        }
+        let first = vec![q.pop().unwrap(), q.pop().unwrap(), q.pop().unwrap()];
+        assert_eq!(first.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [1, 1, 0]);
+        q.unpop(first);
+        assert_eq!(q.len(), 4);
+        q.retain(|k| k.as_str() != "c");
+        let order: Vec<String> = std::iter::from_fn(|| q.pop())
+            .map(|(_, k)| k.to_string())
+            .collect();
+        assert_eq!(order, ["a", "b", "d"]);
     }
 }
