@@ -62,8 +62,15 @@ impl Pending {
     /// Takes out the queues that hold nothing but `Free`: they may wait a little for company
     /// (see [`FREE_LINGER`]).
     fn take_free_only(&mut self) -> Vec<(WorkerId, Vec<ToWorker>)> {
-        self.workers
-            .extract_if(|_, msgs| msgs.iter().all(|m| matches!(m, ToWorker::Free(_))))
+        let free_only: Vec<WorkerId> = self
+            .workers
+            .iter()
+            .filter(|(_, msgs)| msgs.iter().all(|m| matches!(m, ToWorker::Free(_))))
+            .map(|(id, _)| *id)
+            .collect();
+        free_only
+            .into_iter()
+            .filter_map(|id| self.workers.remove_entry(&id))
             .collect()
     }
 }
