@@ -63,12 +63,13 @@ pub fn cull<'g>(graph: &'g Graph, outputs: &[Key]) -> Result<Vec<&'g Task>> {
 pub fn optimize(graph: &Graph, outputs: &[Key], opts: OptimizeOptions) -> Result<Vec<TaskSpec>> {
     let tasks = cull(graph, outputs)?;
     let wanted: BTreeSet<&Key> = outputs.iter().collect();
+    let priorities = output_priorities(&tasks, &wanted);
     let spec = |key: Key, function: String, args: Vec<Arg>| TaskSpec {
         wanted: wanted.contains(&key),
+        priority: priorities[&key],
         key,
         function,
         args,
-        priority: 0,
         retries: 0,
         workers: Vec::new(),
     };
@@ -122,6 +123,25 @@ pub fn optimize(graph: &Graph, outputs: &[Key], opts: OptimizeOptions) -> Result
         specs.push(spec(t.key.clone(), FUSED.to_string(), args));
     }
     Ok(specs)
+}
+
+/// Priorities that finish one output before starting the next (like `dask.order`): every
+/// task gets the rank of the first output, in request order, whose lineage holds it, as
+/// `-rank` (higher runs first). A worker holding partial results of output 0 then combines
+/// them before it computes more partials of output 1, so intermediates are freed (and their
+/// memory reused) early instead of piling up until every partial exists.
+fn output_priorities<'g>(tasks: &[&'g Task], wanted: &BTreeSet<&Key>) -> BTreeMap<&'g Key, i32> {
+    // `tasks` is a post-order walk from the outputs in order: each output comes right after
+    // the part of its lineage no earlier output needed.
+    let mut rank: i32 = 0;
+    let mut out = BTreeMap::new();
+    for t in tasks {
+        out.insert(&t.key, -rank);
+        if wanted.contains(&t.key) {
+            rank = rank.saturating_add(1);
+        }
+    }
+    out
 }
 
 /// A chain `[first, …, last]` (each depending only on the one before, except the first) as a
@@ -179,6 +199,27 @@ mod tests {
             .collect();
         assert_eq!(order, vec![a, b, c]);
         assert!(cull(&g, &[Key::new("missing")]).is_err());
+    }
+
+    //  a ─┬─▶ b   (output 0)        d ─▶ e   (output 2)
+    //     └─▶ c   (output 1)
+    #[test]
+    fn each_output_and_its_own_lineage_share_a_priority_in_request_order() {
+        let mut g = Graph::new();
+        let a = t(&mut g, "a", &[]);
+        let b = t(&mut g, "b", &[&a]);
+        let c = t(&mut g, "c", &[&a]);
+        let d = t(&mut g, "d", &[]);
+        let e = t(&mut g, "e", &[&d]);
+        let outputs = [b.clone(), c.clone(), e.clone()];
+        let opts = OptimizeOptions { fuse: false };
+        let specs = optimize(&g, &outputs, opts).unwrap();
+        let prio: BTreeMap<Key, i32> = specs.iter().map(|s| (s.key.clone(), s.priority)).collect();
+        assert_eq!(prio[&a], 0, "a is first needed by output 0");
+        assert_eq!(prio[&b], 0);
+        assert_eq!(prio[&c], -1);
+        assert_eq!(prio[&d], -2);
+        assert_eq!(prio[&e], -2);
     }
 
     //  a ─▶ b ─▶ c   fuses into one task keyed c, taking no input
