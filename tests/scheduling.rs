@@ -1,12 +1,13 @@
 //! Scheduling on an in-process cluster: root tasks queue on the scheduler instead of flooding
-//! the workers, and an idle worker steals tasks that locality piled onto a busy one.
+//! the workers, an idle worker steals tasks that locality piled onto a busy one, and a value
+//! fetched by another worker is kept there as a replica and freed with its key.
 
 mod common;
 
 use anyhow::{ensure, Result};
 use common::*;
-use rask::builtins::{slow_add, slow_identity};
-use rask::{Client, LocalConfig};
+use rask::builtins::{add, slow_add, slow_identity};
+use rask::{Client, LocalConfig, SubmitOptions};
 use std::time::{Duration, Instant};
 
 async fn two_workers() -> Result<Client> {
@@ -78,5 +79,35 @@ async fn root_tasks_wait_on_the_scheduler_instead_of_flooding_workers() -> Resul
     let on = holders(&client, &keys).await?;
     let first = on.iter().filter(|w| **w == on[0]).count();
     ensure!((6..=14).contains(&first), "uneven split {first}/20");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetched_value_stays_as_a_replica_and_is_freed_with_its_key() -> Result<()> {
+    let client = two_workers().await?;
+    let names = worker_names(&client).await?;
+    let x = client.scatter_to(vec![40i64], &names[0]).await?.remove(0);
+    let opts = SubmitOptions {
+        workers: vec![names[1].clone()],
+        ..SubmitOptions::default()
+    };
+    let y = client.submit_with(add, (&x, 2i64), opts)?;
+    let got = bounded("add on the other worker", 30, async {
+        Ok(client.gather(std::slice::from_ref(&y)).await?)
+    })
+    .await?;
+    ensure!(got == vec![42], "{got:?}");
+    let key = x.key().clone();
+    eventually("the copy is recorded", 10, || async {
+        let who = client.who_has(std::slice::from_ref(&key)).await?;
+        Ok(who.first().is_some_and(|(_, ws, _)| ws.len() == 2))
+    })
+    .await?;
+    drop((x, y));
+    eventually("every copy freed", 20, || async {
+        let info = client.info().await?;
+        Ok(info.tasks == 0 && info.workers.iter().all(|w| w.keys == 0 && w.nbytes == 0))
+    })
+    .await?;
     Ok(())
 }

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// 2: run durations, steal requests, resume after a reconnect. 3: `FromWorker::Seceded`,
 /// `ToStore::ActorCall` and `FromStore::ActorResult` (tasks that submit tasks, actors).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: `FromWorker::Replicated` (fetched dependencies kept as replicas).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The four bytes that open every handshake frame.
 pub const MAGIC: [u8; 4] = *b"RASK";

@@ -266,6 +266,10 @@ pub enum FromWorker {
         /// Which attempt.
         attempt: Attempt,
     },
+    /// Copies of these values, fetched from peers for a task, are now held in this worker's
+    /// data-store too (key and size): the scheduler may place later readers here, and must
+    /// free these copies with the key.
+    Replicated(Vec<(Key, u64)>),
 }
 
 /// Figures a worker reports with each heartbeat.

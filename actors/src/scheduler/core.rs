@@ -415,6 +415,7 @@ impl Core {
             FromWorker::Heartbeat(_) => {}
             FromWorker::Goodbye => self.remove_worker(worker, out),
             FromWorker::Seceded { key, attempt } => self.on_seceded(worker, key, attempt, out),
+            FromWorker::Replicated(keys) => self.replicated(worker, keys, out),
         }
         self.complete_zero(out);
     }

@@ -217,15 +217,21 @@ impl Core {
     pub(super) fn schedule(&mut self, key: &Key, out: &mut impl Outbox) {
         let t = &self.tasks[key];
         let function = t.function.clone().unwrap_or_else(|| Arc::from("scatter"));
+        // Each input's bytes are shared among the tasks that read it: a value read by many
+        // tasks is fetched once per worker and then kept there as a replica, so moving it
+        // costs each reader only its share, while an input read by this task alone costs its
+        // full size (a block product goes where its one-use block is, not its shared one).
         let mut inputs = Vec::with_capacity(t.deps.len());
         for dep in &t.deps {
             if let Some(Task {
                 state: TaskState::Memory { who_has },
                 nbytes,
+                dependents,
                 ..
             }) = self.tasks.get(dep).map(|t| &**t)
             {
-                inputs.push((*nbytes, who_has.as_slice()));
+                let share = *nbytes / dependents.len().max(1) as u64;
+                inputs.push((share, who_has.as_slice()));
             }
         }
         let choice = self.policy.choose(
@@ -463,6 +469,40 @@ impl Core {
             let dependents: Vec<Key> = self.tasks[&key].dependents.iter().cloned().collect();
             self.notify_memory(&key, Some(client), None, out);
             self.dependency_arrived(&dependents, out);
+        }
+    }
+
+    /// A worker now holds copies of values it fetched for a task: record it as a holder of
+    /// each one still in memory, so later readers can be placed there; copies of keys that
+    /// were released (or recomputed elsewhere meanwhile) are freed on it.
+    pub(super) fn replicated(
+        &mut self,
+        worker: WorkerId,
+        keys: Vec<(Key, u64)>,
+        out: &mut impl Outbox,
+    ) {
+        let mut unwanted = Vec::new();
+        for (key, nbytes) in keys {
+            let held = match self.tasks.get_mut(&key).map(|t| &mut t.state) {
+                Some(TaskState::Memory { who_has }) => {
+                    if !who_has.contains(&worker) {
+                        who_has.push(worker);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if !held {
+                unwanted.push(key);
+                continue;
+            }
+            let w = self.workers.get_mut(&worker).expect("caller checked");
+            if w.has.insert(key, nbytes).is_none() {
+                w.nbytes += nbytes;
+            }
+        }
+        if !unwanted.is_empty() {
+            out.to_worker(worker, ToWorker::Free(unwanted));
         }
     }
 }

@@ -11,7 +11,8 @@ pub struct Candidate<'a> {
     pub function: &'a str,
     /// Names or data-store addresses of the only workers allowed (empty: any).
     pub restrict: &'a [String],
-    /// For each dependency in memory: its size and holders.
+    /// For each dependency in memory: this task's share of its size (its bytes divided among
+    /// the tasks that read it) and its holders.
     pub inputs: Vec<(u64, &'a [WorkerId])>,
 }
 

@@ -358,7 +358,12 @@ impl Worker {
         let start = Box::new(move || {
             actix::spawn(async move {
                 match gather_args(&task, &store, &peers, id).await {
-                    Ok(args) => pool.submit(job(args)),
+                    Ok(got) => {
+                        if !got.replicated.is_empty() {
+                            me.do_send(Replicas(got.replicated));
+                        }
+                        pool.submit(job(got.args))
+                    }
                     Err(missing) => me.do_send(DepsMissing {
                         key: task.key,
                         attempt: task.attempt,
@@ -509,6 +514,19 @@ impl Handler<JobDone> for Worker {
                 },
             }),
         }
+        self.flush_soon(ctx);
+    }
+}
+
+/// Dependencies fetched for a task are now replicas in the data-store: tell the scheduler.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Replicas(Vec<(Key, u64)>);
+
+impl Handler<Replicas> for Worker {
+    type Result = ();
+    fn handle(&mut self, msg: Replicas, ctx: &mut Context<Self>) {
+        self.outbox.push(FromWorker::Replicated(msg.0));
         self.flush_soon(ctx);
     }
 }

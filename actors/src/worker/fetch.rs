@@ -1,7 +1,9 @@
 //! Assembling a task's arguments: inline values as they are, dependencies from the local
-//! data-store or fetched directly from the peer data-stores that hold them.
+//! data-store or fetched directly from the peer data-stores that hold them. Fetched values
+//! are kept in the local data-store as replicas (like Dask's workers), so later tasks that
+//! read them here do not fetch them again once the scheduler knows.
 
-use crate::datastore::{DataStore, GetLocal};
+use crate::datastore::{DataStore, GetLocal, Put};
 use crate::transport::store_client::StorePool;
 use actix::Addr;
 use bytes::Bytes;
@@ -11,13 +13,22 @@ use std::collections::HashMap;
 /// Dependencies that no holder could provide, each with the holder that did not have it.
 pub type Missing = Vec<(Key, WorkerId)>;
 
+/// A task's arguments, and the dependencies fetched from peers for it (now replicas in the
+/// local data-store), with their sizes.
+pub struct Gathered {
+    /// One encoded value per argument.
+    pub args: Vec<Bytes>,
+    /// Fetched dependencies, stored locally.
+    pub replicated: Vec<(Key, u64)>,
+}
+
 /// Resolves every argument of `task` to encoded bytes.
 pub async fn gather_args(
     task: &ComputeMsg,
     store: &Addr<DataStore>,
     peers: &StorePool,
     me: Option<WorkerId>,
-) -> Result<Vec<Bytes>, Missing> {
+) -> Result<Gathered, Missing> {
     let dep_keys: Vec<Key> = task.deps.iter().map(|d| d.key.clone()).collect();
     let mut values: HashMap<Key, Bytes> = HashMap::new();
     if !dep_keys.is_empty() {
@@ -30,6 +41,7 @@ pub async fn gather_args(
         }
     }
     let mut missing = Vec::new();
+    let mut replicated = Vec::new();
     for dep in &task.deps {
         if values.contains_key(&dep.key) {
             continue;
@@ -43,6 +55,11 @@ pub async fn gather_args(
             match peers.get(addr, vec![dep.key.clone()]).await {
                 Ok(mut got) => {
                     if let Some((_, Some(v))) = got.pop() {
+                        store.do_send(Put {
+                            key: dep.key.clone(),
+                            value: v.clone(),
+                        });
+                        replicated.push((dep.key.clone(), v.len() as u64));
                         values.insert(dep.key.clone(), v);
                         break;
                     }
@@ -66,12 +83,13 @@ pub async fn gather_args(
     if !missing.is_empty() {
         return Err(missing);
     }
-    Ok(task
+    let args = task
         .args
         .iter()
         .map(|a| match a {
             Arg::Value(b) => b.clone(),
             Arg::Key(k) => values[k].clone(),
         })
-        .collect())
+        .collect();
+    Ok(Gathered { args, replicated })
 }

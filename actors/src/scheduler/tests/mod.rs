@@ -443,3 +443,4 @@ mod long_running;
 mod loss;
 mod queue;
 mod recovery;
+mod replicas;
