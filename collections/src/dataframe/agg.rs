@@ -73,6 +73,10 @@ enum Red {
     MaxI,
     MinF,
     MaxF,
+    /// Raw states only: the number of non-null values of the input column (of any type).
+    CountValid,
+    /// Raw states only: the number of rows.
+    CountRows,
 }
 
 fn err(msg: impl Into<String>) -> ArrowError {
@@ -84,6 +88,29 @@ fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, ArrowError> {
         .column_by_name(name)
         .cloned()
         .ok_or_else(|| err(format!("no column named {name}")))
+}
+
+/// Non-null values (`CountValid`) or rows (`CountRows`) per group, counted straight from
+/// the group ids: no column of ones is made.
+fn count(ids: &[u32], ngroups: usize, input: &ArrayRef, red: Red) -> ArrayRef {
+    let mut acc = vec![0i64; ngroups];
+    match input.logical_nulls().filter(|_| red == Red::CountValid) {
+        None => {
+            for g in ids {
+                if let Some(slot) = acc.get_mut(*g as usize) {
+                    *slot += 1;
+                }
+            }
+        }
+        Some(valid) => {
+            for (i, g) in ids.iter().enumerate() {
+                if *g != u32::MAX && valid.is_valid(i) {
+                    acc[*g as usize] += 1;
+                }
+            }
+        }
+    }
+    Arc::new(Int64Array::from(acc))
 }
 
 fn reduce(ids: &[u32], ngroups: usize, input: &ArrayRef, red: Red) -> ArrayRef {
@@ -140,18 +167,12 @@ fn reduce(ids: &[u32], ngroups: usize, input: &ArrayRef, red: Red) -> ArrayRef {
             |s: Option<f64>, v: f64| Some(s.map_or(v, |s| s.max(v))),
             Float64Array
         ),
+        Red::CountValid | Red::CountRows => count(ids, ngroups, input, red),
     }
 }
 
 fn cast(a: &ArrayRef, t: &DataType) -> Result<ArrayRef, ArrowError> {
     arrow_cast::cast(a, t)
-}
-
-fn nonnull_ones(a: &ArrayRef) -> Result<ArrayRef, ArrowError> {
-    cast(
-        &(Arc::new(arrow_arith::boolean::is_not_null(a)?) as ArrayRef),
-        &DataType::Int64,
-    )
 }
 
 /// The state columns of one aggregate, computed from the raw input column: (array to reduce,
@@ -188,14 +209,11 @@ fn raw_states(agg: &Agg, input: &ArrayRef) -> Result<Vec<(ArrayRef, Red)>, Arrow
             };
             vec![(a, k)]
         }
-        AggFn::Count => vec![(nonnull_ones(input)?, Red::SumI)],
-        AggFn::Size => vec![(
-            Arc::new(Int64Array::from(vec![1i64; input.len()])) as ArrayRef,
-            Red::SumI,
-        )],
+        AggFn::Count => vec![(input.clone(), Red::CountValid)],
+        AggFn::Size => vec![(input.clone(), Red::CountRows)],
         AggFn::Mean => {
             numeric()?;
-            vec![(f()?, Red::SumF), (nonnull_ones(input)?, Red::SumI)]
+            vec![(f()?, Red::SumF), (input.clone(), Red::CountValid)]
         }
         AggFn::Std | AggFn::Var => {
             numeric()?;
@@ -204,7 +222,7 @@ fn raw_states(agg: &Agg, input: &ArrayRef) -> Result<Vec<(ArrayRef, Red)>, Arrow
             vec![
                 (v, Red::SumF),
                 (sq, Red::SumF),
-                (nonnull_ones(input)?, Red::SumI),
+                (input.clone(), Red::CountValid),
             ]
         }
         AggFn::Nunique => vec![],
@@ -308,7 +326,10 @@ fn concat(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
         .first()
         .map(|b| b.schema())
         .ok_or_else(|| err("nothing to combine"))?;
-    arrow_select::concat::concat_batches(&schema, batches)
+    match batches {
+        [one] => Ok(one.clone()),
+        _ => arrow_select::concat::concat_batches(&schema, batches),
+    }
 }
 
 /// Merges partials into one (`types`: the input columns' types, by aggregate).

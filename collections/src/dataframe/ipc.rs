@@ -35,22 +35,35 @@ impl Frame {
         self.batches.iter().map(|b| b.num_rows()).sum()
     }
 
-    /// The batches concatenated into one.
+    /// The batches concatenated into one (a single batch is returned as it is, not copied).
     pub fn concat(&self) -> Result<RecordBatch, arrow_schema::ArrowError> {
-        arrow_select::concat::concat_batches(&self.schema, &self.batches)
+        match self.batches.as_slice() {
+            [one] if one.schema() == self.schema => Ok(one.clone()),
+            batches => arrow_select::concat::concat_batches(&self.schema, batches),
+        }
     }
 }
 
 /// The Arrow IPC stream of a frame.
 pub fn write_ipc(frame: &Frame) -> Result<Vec<u8>, arrow_schema::ArrowError> {
+    write_ipc_after(frame, 0)
+}
+
+/// Room left in front of an IPC stream for the postcard length prefixes that make it a
+/// task value (two varints of at most 10 bytes each).
+const ROOM: usize = 20;
+
+/// The Arrow IPC stream of a frame, written after `room` zero bytes.
+fn write_ipc_after(frame: &Frame, room: usize) -> Result<Vec<u8>, arrow_schema::ArrowError> {
     let mut out = Vec::with_capacity(
-        frame
+        room + frame
             .batches
             .iter()
             .map(|b| b.get_array_memory_size())
             .sum::<usize>()
             + 1024,
     );
+    out.resize(room, 0);
     {
         let mut w = StreamWriter::try_new(&mut out, &frame.schema)?;
         for b in &frame.batches {
@@ -63,6 +76,33 @@ pub fn write_ipc(frame: &Frame) -> Result<Vec<u8>, arrow_schema::ArrowError> {
     Ok(out)
 }
 
+/// The postcard encoding of `lengths` (as `usize`s, each a varint) followed by the bytes
+/// of `buf` after its first [`ROOM`] bytes, made in place: the varints go just before the
+/// body and the front is cut off, so the body (a whole partition) is never copied.
+fn seal(mut buf: Vec<u8>, lengths: &[usize]) -> Result<Bytes, Fail> {
+    let mut head = Vec::with_capacity(ROOM);
+    for n in lengths {
+        let mut tmp = [0u8; 10];
+        let v = postcard::to_slice(n, &mut tmp)
+            .map_err(|e| failed(format!("cannot encode a length: {e}")))?;
+        head.extend_from_slice(v);
+    }
+    let start = ROOM
+        .checked_sub(head.len())
+        .ok_or_else(|| failed("length prefixes longer than their room"))?;
+    buf[start..ROOM].copy_from_slice(&head);
+    Ok(Bytes::from(buf).slice(start..))
+}
+
+/// The task value of one table given as a list of tables (`Vec<ByteBuf>` of one IPC
+/// stream), as [`encode_frame`] makes single frames: without copying the stream.
+pub fn encode_table_list(frame: &Frame) -> Result<Bytes, Fail> {
+    let buf = write_ipc_after(frame, ROOM)
+        .map_err(|e| failed(format!("cannot encode a partition: {e}")))?;
+    let body = buf.len() - ROOM;
+    seal(buf, &[1, body])
+}
+
 /// Reads an Arrow IPC stream.
 pub fn read_ipc(bytes: &[u8]) -> Result<Frame, arrow_schema::ArrowError> {
     let reader = StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
@@ -73,9 +113,10 @@ pub fn read_ipc(bytes: &[u8]) -> Result<Frame, arrow_schema::ArrowError> {
 
 /// A frame as a task result: postcard bytes of its IPC stream.
 pub fn encode_frame(frame: &Frame) -> Result<Bytes, Fail> {
-    let ipc = write_ipc(frame).map_err(|e| failed(format!("cannot encode a partition: {e}")))?;
-    rask_protocol::encode_value(serde_bytes::Bytes::new(&ipc))
-        .map_err(|e| failed(format!("cannot encode a partition: {e}")))
+    let buf = write_ipc_after(frame, ROOM)
+        .map_err(|e| failed(format!("cannot encode a partition: {e}")))?;
+    let body = buf.len() - ROOM;
+    seal(buf, &[body])
 }
 
 /// A frame from a task argument made by [`encode_frame`] (the IPC bytes are borrowed, not
@@ -149,6 +190,25 @@ mod tests {
             rask_protocol::decode_value(&encode_frame(&f).unwrap()).unwrap();
         assert_eq!(read_ipc(&raw).unwrap().num_rows(), 5);
         assert!(decode_frame(b"\x03abc").is_err());
+    }
+
+    #[test]
+    fn frames_and_table_lists_encode_exactly_as_postcard_does() {
+        let b = batch();
+        let big =
+            arrow_select::concat::concat_batches(&b.schema(), &vec![b.clone(); 10_000]).unwrap();
+        for f in [
+            Frame::new(b.schema(), vec![]),
+            Frame::new(b.schema(), vec![b.clone()]),
+            Frame::new(b.schema(), vec![big.clone(), big]),
+        ] {
+            let ipc = write_ipc(&f).unwrap();
+            let want = rask_protocol::encode_value(serde_bytes::Bytes::new(&ipc)).unwrap();
+            assert_eq!(encode_frame(&f).unwrap(), want);
+            let list = vec![serde_bytes::ByteBuf::from(ipc)];
+            let want = rask_protocol::encode_value(&list).unwrap();
+            assert_eq!(encode_table_list(&f).unwrap(), want);
+        }
     }
 
     #[test]

@@ -213,6 +213,9 @@ pub fn may_match(e: &Expr, stats: &dyn Fn(&str) -> Option<(Lit, Lit)>) -> bool {
     }
 }
 
+/// The most rows read into one batch.
+const MAX_BATCH_ROWS: usize = 1 << 20;
+
 /// Reads a piece (on a worker): the footer, then its row groups' projected column chunks.
 pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
     let fail = |e: &dyn std::fmt::Display| failed(format!("{}: {e}", p.path));
@@ -231,6 +234,15 @@ pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
         })
         .collect();
     file.prefetch(&chunks).map_err(|e| failed(e.to_string()))?;
+    // One batch for the whole piece when it is not huge: consumers that need one batch
+    // (group-bys, sorts) then use it as it is instead of copying batches together.
+    let rows: i64 = p
+        .row_groups
+        .iter()
+        .filter_map(|i| meta.metadata().row_groups().get(*i))
+        .map(|rg| rg.num_rows())
+        .sum();
+    let batch_size = (rows.max(1) as usize).min(MAX_BATCH_ROWS);
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
     let full = builder.schema().clone();
     let mut idx = p
@@ -246,7 +258,7 @@ pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
     let reader = builder
         .with_projection(mask)
         .with_row_groups(p.row_groups.clone())
-        .with_batch_size(64 * 1024)
+        .with_batch_size(batch_size)
         .build()
         .map_err(|e| fail(&e))?;
     let read_schema = reader.schema();

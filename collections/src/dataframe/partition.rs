@@ -3,7 +3,7 @@
 //! combine step of grouped aggregations.
 
 use super::agg::{self, AggSpec, Partial};
-use super::ipc::{decode_frame, encode_frame, read_ipc, write_ipc, Fail, Frame};
+use super::ipc::{decode_frame, encode_frame, encode_table_list, read_ipc, write_ipc, Fail, Frame};
 use super::ops::{self, Op};
 use super::{csv, parquet};
 use crate::raw::{bad_args, failed};
@@ -98,6 +98,10 @@ fn encode<T: Serialize>(v: &T) -> InvokeResult {
 
 /// A partial aggregate as a task result: the IPC streams of its tables.
 pub fn encode_partial(p: &Partial) -> InvokeResult {
+    if p.distinct.is_empty() {
+        // The common case, one table: written in place, never copied.
+        return encode_table_list(&Frame::new(p.states.schema(), vec![p.states.clone()]));
+    }
     let tables = std::iter::once(&p.states)
         .chain(&p.distinct)
         .map(|b| {
@@ -117,8 +121,12 @@ fn one_batch(bytes: &[u8]) -> Result<RecordBatch, Fail> {
 
 /// A partial aggregate from a task argument made by [`encode_partial`].
 pub fn decode_partial(bytes: &[u8]) -> Result<Partial, Fail> {
-    let tables: Vec<ByteBuf> =
-        decode_value(bytes).map_err(|e| bad_args(format!("a partial does not decode: {e}")))?;
+    // Borrowed: the tables are read where they lie in the value.
+    let (tables, rest): (Vec<&serde_bytes::Bytes>, _) = postcard::take_from_bytes(bytes)
+        .map_err(|e| bad_args(format!("a partial does not decode: {e}")))?;
+    if !rest.is_empty() {
+        return Err(bad_args("a partial has trailing bytes"));
+    }
     let (first, rest) = tables
         .split_first()
         .ok_or_else(|| bad_args("an empty partial"))?;

@@ -48,6 +48,12 @@ fn equal_keys_hash_to_the_same_bucket_whatever_array_they_sit_in() {
     let many = ints((0..1000).map(Some).collect());
     let h = hash_buckets(&[many], 1000, 4).unwrap();
     assert!((0..4).all(|b| h.iter().filter(|x| **x == b).count() > 150));
+    // Composite keys spread too, and a null in any key column means bucket 0.
+    let n = ints((0..1000).map(Some).collect());
+    let s = strs((0..1000).map(|i| (i != 7).then_some("k")).collect());
+    let h = hash_buckets(&[s, n], 1000, 4).unwrap();
+    assert_eq!(h[7], 0);
+    assert!((0..4).all(|b| h.iter().filter(|x| **x == b).count() > 150));
 }
 
 #[test]
