@@ -38,8 +38,7 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
     match (keys.len(), keys[0].data_type()) {
         (1, DataType::Int64) => {
             let a = keys[0].as_primitive::<Int64Type>();
-            let range = arrow_arith::aggregate::min(a).zip(arrow_arith::aggregate::max(a));
-            match range {
+            match int_range(a) {
                 // A narrow range of integers: a direct table instead of a hash map.
                 Some((lo, hi)) if (hi as i128 - lo as i128) < (n as i128).max(1 << 16) => {
                     let mut table = vec![u32::MAX; (hi - lo) as usize + 1];
@@ -96,6 +95,32 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
             let (mut acc, first) = group_ids(&keys[..1], n)?;
             let mut na = first.len();
             for key in &keys[1..] {
+                if let Some((b, lo, span)) = narrow_ints(key, n) {
+                    if let Some(p) = na.checked_mul(span).filter(|p| *p <= n.max(1 << 20)) {
+                        // Integers in a narrow range: one pass, the pair table indexed by
+                        // (ids so far, value - min) directly.
+                        firsts.clear();
+                        let mut table = vec![u32::MAX; p];
+                        let nulls = b.null_count() > 0;
+                        for (i, a) in acc.iter_mut().enumerate() {
+                            if *a == u32::MAX {
+                                continue;
+                            }
+                            if nulls && b.is_null(i) {
+                                *a = u32::MAX;
+                                continue;
+                            }
+                            let slot = &mut table[*a as usize * span + (b.value(i) - lo) as usize];
+                            if *slot == u32::MAX {
+                                *slot = firsts.len() as u32;
+                                firsts.push(i as u32);
+                            }
+                            *a = *slot;
+                        }
+                        na = firsts.len();
+                        continue;
+                    }
+                }
                 let (next, nb) = group_ids(std::slice::from_ref(key), n)?;
                 let nb = nb.len();
                 firsts.clear();
@@ -141,4 +166,26 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
         }
     }
     Ok((ids, firsts))
+}
+
+/// Least and greatest non-null value, in one pass.
+fn int_range(a: &arrow_array::Int64Array) -> Option<(i64, i64)> {
+    if a.null_count() > 0 {
+        return arrow_arith::aggregate::min(a).zip(arrow_arith::aggregate::max(a));
+    }
+    let v = a.values();
+    let first = *v.first()?;
+    Some(
+        v.iter()
+            .fold((first, first), |(lo, hi), x| (lo.min(*x), hi.max(*x))),
+    )
+}
+
+/// An Int64 key column whose values span fewer than `max(n, 2^16)` integers: the column, its
+/// least value and the span (greatest - least + 1).
+fn narrow_ints(key: &ArrayRef, n: usize) -> Option<(&arrow_array::Int64Array, i64, usize)> {
+    let a = key.as_primitive_opt::<Int64Type>()?;
+    let (lo, hi) = int_range(a)?;
+    let span = hi as i128 - lo as i128 + 1;
+    (span <= (n as i128).max(1 << 16)).then_some((a, lo, span as usize))
 }

@@ -142,8 +142,10 @@ pub fn read_csv(patterns: &[&str], opts: CsvOptions) -> Result<DataFrame> {
     Ok(DataFrame::new(Graph::new(), parts, schema))
 }
 
-/// Reads Parquet files (paths or globs), one partition per row group, reading only the
-/// requested columns and skipping row groups whose statistics rule out the filter.
+/// Reads Parquet files (paths or globs): one partition per run of row groups of a file up to
+/// [`ParquetOptions::blocksize`] (256 MiB of the columns read, by default: small files are
+/// one partition each), reading only the requested columns and skipping row groups whose
+/// statistics rule out the filter.
 pub fn read_parquet(patterns: &[&str], opts: ParquetOptions) -> Result<DataFrame> {
     let mut read: Vec<String> = opts.columns.clone().unwrap_or_default();
     if let (Some(f), false) = (&opts.filter, read.is_empty()) {
@@ -153,8 +155,13 @@ pub fn read_parquet(patterns: &[&str], opts: ParquetOptions) -> Result<DataFrame
             }
         }
     }
-    let (schema, pieces) =
-        parquet::plan(patterns, &read, opts.filter.as_ref(), &opts.storage_options)?;
+    let (schema, pieces) = parquet::plan(
+        patterns,
+        &read,
+        opts.filter.as_ref(),
+        &opts.storage_options,
+        opts.blocksize.unwrap_or(parquet::DEFAULT_BLOCKSIZE),
+    )?;
     let mut parts: Vec<Part> = pieces
         .into_iter()
         .map(|p| Part::Source(Source::Parquet(p)))

@@ -1,7 +1,8 @@
 //! Parquet sources and sinks: the client reads every file's footer, checks each file against
-//! the first one's schema, and makes one partition per row group, skipping row groups whose
-//! min/max statistics prove that a filter matches none of their rows; a worker reads its row
-//! groups with only the projected columns. Files are written with snappy compression.
+//! the first one's schema, and makes one partition per run of a file's row groups up to a
+//! block size, skipping row groups whose min/max statistics prove that a filter matches none
+//! of their rows; a worker reads its row groups with only the projected columns, in one batch
+//! when they are not huge. Files are written with snappy compression.
 //! Local files and `s3://` objects alike are read by byte range: the footer from the file's
 //! tail, then the projected column chunks of the piece's row groups
 //! ([`RangeReader`]).
@@ -32,7 +33,15 @@ pub struct ParquetOptions {
     /// How the client reads the footers and the workers the row groups (Dask's
     /// `storage_options`; default: each process's own `AWS_*` settings).
     pub storage_options: StorageOptions,
+    /// Consecutive row groups of one file form one partition while the uncompressed size of
+    /// the columns read stays within this many bytes (Dask's `blocksize` with
+    /// `split_row_groups="infer"`; `None`: 256 MiB, as in Dask). `Some(0)`: one partition
+    /// per row group.
+    pub blocksize: Option<u64>,
 }
+
+/// Dask's default `blocksize` for Parquet partitions.
+pub const DEFAULT_BLOCKSIZE: u64 = 256 << 20;
 
 /// Row groups of one file to read as one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,13 +72,25 @@ fn footer(file: &ObjectMeta, storage: &StorageOptions) -> Result<ArrowReaderMeta
     })
 }
 
+/// The uncompressed bytes of the columns `names` in a row group.
+fn read_bytes(rg: &RowGroupMetaData, names: &[String]) -> u64 {
+    rg.columns()
+        .iter()
+        .filter(|c| names.iter().any(|n| c.column_path().parts()[0] == *n))
+        .map(|c| c.uncompressed_size().max(0) as u64)
+        .sum()
+}
+
 /// Plans reading Parquet files: the schema of the columns read (those of `columns`, plus the
-/// filter's) and the pieces, one per surviving row group, read with `storage`.
+/// filter's) and the pieces, read with `storage`: runs of surviving row groups of one file
+/// whose columns read stay within `blocksize` bytes (a row group larger than that is a piece
+/// of its own; 0: one piece per row group).
 pub fn plan(
     patterns: &[&str],
     columns: &[String],
     filter: Option<&Expr>,
     storage: &StorageOptions,
+    blocksize: u64,
 ) -> Result<(SchemaRef, Vec<ParquetPiece>)> {
     let files = storage.expand(patterns)?;
     let first = files
@@ -127,17 +148,28 @@ pub fn plan(
             }
         }
         let stamp = (f.size, f.version);
+        let piece = |row_groups: Vec<usize>| ParquetPiece {
+            path: f.url.clone(),
+            row_groups,
+            columns: names.clone(),
+            stamp,
+            storage: storage.clone(),
+        };
+        let (mut run, mut run_bytes) = (Vec::new(), 0u64);
         for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
             if filter.is_some_and(|e| !may_match(e, &|c| stats(rg, c))) {
                 continue;
             }
-            pieces.push(ParquetPiece {
-                path: f.url.clone(),
-                row_groups: vec![i],
-                columns: names.clone(),
-                stamp,
-                storage: storage.clone(),
-            });
+            let bytes = read_bytes(rg, &names);
+            if !run.is_empty() && run_bytes + bytes > blocksize {
+                pieces.push(piece(std::mem::take(&mut run)));
+                run_bytes = 0;
+            }
+            run.push(i);
+            run_bytes += bytes;
+        }
+        if !run.is_empty() {
+            pieces.push(piece(run));
         }
     }
     Ok((schema, pieces))
@@ -213,8 +245,8 @@ pub fn may_match(e: &Expr, stats: &dyn Fn(&str) -> Option<(Lit, Lit)>) -> bool {
     }
 }
 
-/// The most rows read into one batch.
-const MAX_BATCH_ROWS: usize = 1 << 20;
+/// The most bytes (uncompressed, of the columns read) in one batch read.
+const MAX_BATCH_BYTES: u64 = 1 << 30;
 
 /// Reads a piece (on a worker): the footer, then its row groups' projected column chunks.
 pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
@@ -235,14 +267,27 @@ pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
         .collect();
     file.prefetch(&chunks).map_err(|e| failed(e.to_string()))?;
     // One batch for the whole piece when it is not huge: consumers that need one batch
-    // (group-bys, sorts) then use it as it is instead of copying batches together.
-    let rows: i64 = p
+    // (group-bys, sorts) then use it as it is instead of copying batches together. Huge
+    // pieces are cut so that no batch holds more than MAX_BATCH_BYTES of the columns read
+    // (string offsets are 32-bit).
+    let groups: Vec<_> = p
         .row_groups
         .iter()
         .filter_map(|i| meta.metadata().row_groups().get(*i))
-        .map(|rg| rg.num_rows())
-        .sum();
-    let batch_size = (rows.max(1) as usize).min(MAX_BATCH_ROWS);
+        .collect();
+    let rows = groups
+        .iter()
+        .map(|rg| rg.num_rows().max(0) as u64)
+        .sum::<u64>();
+    let bytes = groups
+        .iter()
+        .map(|rg| read_bytes(rg, &p.columns))
+        .sum::<u64>();
+    let batch_size = match bytes {
+        b if b > MAX_BATCH_BYTES => (rows as u128 * MAX_BATCH_BYTES as u128 / b as u128) as u64,
+        _ => rows,
+    }
+    .max(1024) as usize;
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta);
     let full = builder.schema().clone();
     let mut idx = p
@@ -294,4 +339,65 @@ pub fn write(frame: &Frame, path: &str, storage: &StorageOptions) -> Result<Stri
         .finish()
         .map_err(|e| failed(e.to_string()))?;
     Ok(path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataframe::expr::{col, lit};
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+
+    /// A file of five row groups of 100 rows each (x = 0..500).
+    fn five_groups(dir: &std::path::Path) -> String {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let path = dir.join("five.parquet");
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(100))
+            .build();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props)).unwrap();
+        let x = Int64Array::from_iter_values(0..500);
+        w.write(&RecordBatch::try_new(schema, vec![Arc::new(x)]).unwrap())
+            .unwrap();
+        w.close().unwrap();
+        path.display().to_string()
+    }
+
+    fn groups(pieces: &[ParquetPiece]) -> Vec<Vec<usize>> {
+        pieces.iter().map(|p| p.row_groups.clone()).collect()
+    }
+
+    #[test]
+    fn row_groups_join_into_pieces_up_to_the_block_size_and_read_as_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = five_groups(dir.path());
+        let cols = vec!["x".to_string()];
+        let st = StorageOptions::default();
+        let plan_with = |size, filter: Option<&Expr>| plan(&[&path], &cols, filter, &st, size);
+        let (_, every) = plan_with(0, None).unwrap();
+        assert_eq!(groups(&every), [[0], [1], [2], [3], [4]]);
+        let (_, one) = plan_with(DEFAULT_BLOCKSIZE, None).unwrap();
+        assert_eq!(groups(&one), [vec![0, 1, 2, 3, 4]]);
+        // Room for two row groups' worth of x per piece.
+        let meta =
+            ArrowReaderMetadata::load(&std::fs::File::open(&path).unwrap(), Default::default())
+                .unwrap();
+        let per_group = read_bytes(&meta.metadata().row_groups()[0], &cols);
+        let (_, pairs) = plan_with(2 * per_group + 1, None).unwrap();
+        assert_eq!(groups(&pairs), [vec![0, 1], vec![2, 3], vec![4]]);
+        // Pruned row groups (x < 200 and x ≥ 400 rule out groups 0, 1 and 4) leave one run.
+        let f = col("x").gt_eq(lit(200)).and(col("x").lt(lit(400)));
+        let (_, kept) = plan_with(DEFAULT_BLOCKSIZE, Some(&f)).unwrap();
+        assert_eq!(groups(&kept), [vec![2, 3]]);
+        // A piece of several row groups reads as one batch, rows in file order.
+        let frame = read(&one[0]).unwrap();
+        assert_eq!(frame.batches.len(), 1);
+        let x = frame.batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert!(x.values().iter().copied().eq(0..500));
+    }
 }

@@ -332,3 +332,35 @@ fn composite_keys_number_alike_through_the_pair_table_and_the_hash_map() {
     assert_eq!(firsts.len(), 1500);
     assert!((0..n).all(|i| ids[i] == (i % 1500) as u32));
 }
+
+#[test]
+fn narrow_integer_second_keys_number_as_a_plain_map_of_pairs_does() {
+    use super::groupids::group_ids;
+    use std::collections::HashMap;
+    let n = 5000usize;
+    let names: Vec<Option<String>> = (0..n)
+        .map(|i| (i % 97 != 5).then(|| format!("s{}", (i * 7) % 37)))
+        .collect();
+    let nums: Vec<Option<i64>> = (0..n)
+        .map(|i| (i % 89 != 3).then_some(((i * 13) % 101) as i64 - 50))
+        .collect();
+    let k: ArrayRef = Arc::new(StringArray::from(names.clone()));
+    let (ids, firsts) = group_ids(&[k, ints(nums.clone())], n).unwrap();
+    let mut seen: HashMap<(String, i64), u32> = HashMap::new();
+    let mut want_firsts = Vec::new();
+    for i in 0..n {
+        let want = match (&names[i], nums[i]) {
+            (Some(s), Some(v)) => {
+                let next = seen.len() as u32;
+                let id = *seen.entry((s.clone(), v)).or_insert(next);
+                if id == next {
+                    want_firsts.push(i as u32);
+                }
+                id
+            }
+            _ => u32::MAX,
+        };
+        assert_eq!(ids[i], want, "row {i}");
+    }
+    assert_eq!(firsts, want_firsts);
+}
