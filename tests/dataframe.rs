@@ -172,6 +172,7 @@ async fn grouped_aggregations_match_a_plain_computation() -> Result<()> {
             ("x", AggFn::Max),
             ("y", AggFn::Std),
             ("x", AggFn::Nunique),
+            ("x", AggFn::Mean),
         ])?;
         let cols = out.columns();
         assert_eq!(
@@ -185,7 +186,8 @@ async fn grouped_aggregations_match_a_plain_computation() -> Result<()> {
                 "y_min",
                 "x_max",
                 "y_std",
-                "x_nunique"
+                "x_nunique",
+                "x_mean"
             ]
         );
         let got = out.compute(&client).await?;
@@ -215,6 +217,10 @@ async fn grouped_aggregations_match_a_plain_computation() -> Result<()> {
             }
             let distinct: BTreeSet<i64> = xs.iter().copied().collect();
             assert_eq!(ints(got.column(8))[i], Some(distinct.len() as i64));
+            // The mean of an integer column (nulls skipped), in f64.
+            let xmean = (!xs.is_empty())
+                .then(|| xs.iter().map(|x| *x as f64).sum::<f64>() / xs.len() as f64);
+            assert_eq!(floats(got.column(9))[i], xmean);
         }
 
         // One integer key; whole-frame reductions; value_counts.

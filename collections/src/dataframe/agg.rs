@@ -73,6 +73,9 @@ enum Red {
     MaxI,
     MinF,
     MaxF,
+    /// Raw states only: the sum, as `f64`, of an `Int64` column (each value converted
+    /// first, as a cast column would be, without making the cast column).
+    SumIAsF,
     /// Raw states only: the number of non-null values of the input column (of any type).
     CountValid,
     /// Raw states only: the number of rows.
@@ -143,6 +146,7 @@ fn reduce(ids: &[u32], ngroups: usize, input: &ArrayRef, red: Red) -> ArrayRef {
             Int64Array
         ),
         Red::SumF => fold!(Float64Type, 0f64, |s: f64, v: f64| s + v, Float64Array),
+        Red::SumIAsF => fold!(Int64Type, 0f64, |s: f64, v: i64| s + v as f64, Float64Array),
         Red::MinI => fold!(
             Int64Type,
             None,
@@ -213,7 +217,11 @@ fn raw_states(agg: &Agg, input: &ArrayRef) -> Result<Vec<(ArrayRef, Red)>, Arrow
         AggFn::Size => vec![(input.clone(), Red::CountRows)],
         AggFn::Mean => {
             numeric()?;
-            vec![(f()?, Red::SumF), (input.clone(), Red::CountValid)]
+            let sum = match t {
+                DataType::Int64 => (input.clone(), Red::SumIAsF),
+                _ => (f()?, Red::SumF),
+            };
+            vec![sum, (input.clone(), Red::CountValid)]
         }
         AggFn::Std | AggFn::Var => {
             numeric()?;
