@@ -147,9 +147,15 @@ impl Harness {
     }
 
     fn freed(&self) -> Vec<Key> {
+        self.freed_where(|_| true)
+    }
+
+    /// Keys freed on workers that `to` accepts, in order.
+    fn freed_where(&self, to: impl Fn(WorkerId) -> bool) -> Vec<Key> {
         self.out
             .workers
             .iter()
+            .filter(|(w, _)| to(*w))
             .flat_map(|(_, m)| match m {
                 ToWorker::Free(keys) => keys.clone(),
                 _ => vec![],

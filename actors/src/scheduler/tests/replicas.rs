@@ -4,15 +4,7 @@
 use super::*;
 
 fn frees_to(h: &Harness, w: WorkerId) -> Vec<Key> {
-    h.out
-        .workers
-        .iter()
-        .filter(|(to, _)| *to == w)
-        .flat_map(|(_, m)| match m {
-            ToWorker::Free(keys) => keys.clone(),
-            _ => vec![],
-        })
-        .collect()
+    h.freed_where(|to| to == w)
 }
 
 #[test]
