@@ -314,10 +314,21 @@ pub fn partial(spec: &AggSpec, frame: &Frame) -> Result<Partial, ArrowError> {
     let (k, ids, firsts) = grouped(&batch, &spec.keys)?;
     let mut states = Vec::new();
     let mut distinct_tables = Vec::new();
+    // Counts of columns without nulls are the group sizes: counted once, shared.
+    let mut sizes: Option<ArrayRef> = None;
     for agg in &spec.aggs {
         let input = column(&batch, &agg.column)?;
         for (a, red) in raw_states(agg, &input)? {
-            states.push(reduce(&ids, firsts.len(), &a, red));
+            let all_rows = red == Red::CountRows
+                || (red == Red::CountValid
+                    && a.logical_nulls().is_none_or(|n| n.null_count() == 0));
+            let state = match all_rows {
+                true => sizes
+                    .get_or_insert_with(|| reduce(&ids, firsts.len(), &a, Red::CountRows))
+                    .clone(),
+                false => reduce(&ids, firsts.len(), &a, red),
+            };
+            states.push(state);
         }
         if agg.func == AggFn::Nunique {
             distinct_tables.push(distinct(&batch, &nunique_cols(spec, agg))?);
