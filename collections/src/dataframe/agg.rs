@@ -490,6 +490,19 @@ pub fn sort_by_keys(batch: RecordBatch, nk: usize) -> Result<RecordBatch, ArrowE
     if nk == 0 || batch.num_rows() < 2 {
         return Ok(batch);
     }
+    if nk > 1 {
+        // Several keys: compare rows in Arrow's row format (one memcmp per comparison)
+        // instead of column by column; the same order as the lexicographic sort below.
+        let keys = &batch.columns()[..nk];
+        let fields = keys
+            .iter()
+            .map(|c| arrow_row::SortField::new(c.data_type().clone()))
+            .collect();
+        let rows = arrow_row::RowConverter::new(fields)?.convert_columns(keys)?;
+        let mut idx: Vec<u32> = (0..batch.num_rows() as u32).collect();
+        idx.sort_by(|a, b| rows.row(*a as usize).cmp(&rows.row(*b as usize)));
+        return arrow_select::take::take_record_batch(&batch, &UInt32Array::from(idx));
+    }
     let cols: Vec<arrow_ord::sort::SortColumn> = batch.columns()[..nk]
         .iter()
         .map(|c| arrow_ord::sort::SortColumn {
