@@ -38,10 +38,10 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
     match (keys.len(), keys[0].data_type()) {
         (1, DataType::Int64) => {
             let a = keys[0].as_primitive::<Int64Type>();
-            match int_range(a) {
+            match narrow_ints(&keys[0], n) {
                 // A narrow range of integers: a direct table instead of a hash map.
-                Some((lo, hi)) if (hi as i128 - lo as i128) < (n as i128).max(1 << 16) => {
-                    let mut table = vec![u32::MAX; (hi - lo) as usize + 1];
+                Some((_, lo, span)) => {
+                    let mut table = vec![u32::MAX; span];
                     for (i, g) in ids.iter_mut().enumerate() {
                         if !valid(i) {
                             continue;
@@ -54,7 +54,7 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
                         *g = *slot;
                     }
                 }
-                _ => {
+                None => {
                     let mut map: FxHashMap<i64, u32> = FxHashMap::default();
                     assign!(map, |i| a.value(i));
                 }

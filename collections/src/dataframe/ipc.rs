@@ -76,12 +76,16 @@ fn write_ipc_after(frame: &Frame, room: usize) -> Result<Vec<u8>, arrow_schema::
     Ok(out)
 }
 
-/// The postcard encoding of `lengths` (as `usize`s, each a varint) followed by the bytes
-/// of `buf` after its first [`ROOM`] bytes, made in place: the varints go just before the
-/// body and the front is cut off, so the body (a whole partition) is never copied.
-fn seal(mut buf: Vec<u8>, lengths: &[usize]) -> Result<Bytes, Fail> {
+/// The frame's IPC stream as a task value: the postcard encoding of `counts` (as `usize`s,
+/// each a varint), then the stream's length and the stream itself. Made in place: the
+/// stream is written after [`ROOM`] spare bytes, the varints go just before it and the front
+/// is cut off, so the stream (a whole partition) is never copied.
+fn encode_in_place(frame: &Frame, counts: &[usize]) -> Result<Bytes, Fail> {
+    let mut buf = write_ipc_after(frame, ROOM)
+        .map_err(|e| failed(format!("cannot encode a partition: {e}")))?;
+    let body = buf.len() - ROOM;
     let mut head = Vec::with_capacity(ROOM);
-    for n in lengths {
+    for n in counts.iter().chain(std::iter::once(&body)) {
         let mut tmp = [0u8; 10];
         let v = postcard::to_slice(n, &mut tmp)
             .map_err(|e| failed(format!("cannot encode a length: {e}")))?;
@@ -97,10 +101,18 @@ fn seal(mut buf: Vec<u8>, lengths: &[usize]) -> Result<Bytes, Fail> {
 /// The task value of one table given as a list of tables (`Vec<ByteBuf>` of one IPC
 /// stream), as [`encode_frame`] makes single frames: without copying the stream.
 pub fn encode_table_list(frame: &Frame) -> Result<Bytes, Fail> {
-    let buf = write_ipc_after(frame, ROOM)
-        .map_err(|e| failed(format!("cannot encode a partition: {e}")))?;
-    let body = buf.len() - ROOM;
-    seal(buf, &[1, body])
+    encode_in_place(frame, &[1])
+}
+
+/// Decodes a whole value that borrows from `bytes` (byte strings are slices of it, not
+/// copies); `what` names it in errors.
+pub fn decode_borrowed<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T, Fail> {
+    let (value, rest) = postcard::take_from_bytes(bytes)
+        .map_err(|e| bad_args(format!("{what} does not decode: {e}")))?;
+    if !rest.is_empty() {
+        return Err(bad_args(format!("{what} has trailing bytes")));
+    }
+    Ok(value)
 }
 
 /// Reads an Arrow IPC stream.
@@ -113,20 +125,13 @@ pub fn read_ipc(bytes: &[u8]) -> Result<Frame, arrow_schema::ArrowError> {
 
 /// A frame as a task result: postcard bytes of its IPC stream.
 pub fn encode_frame(frame: &Frame) -> Result<Bytes, Fail> {
-    let buf = write_ipc_after(frame, ROOM)
-        .map_err(|e| failed(format!("cannot encode a partition: {e}")))?;
-    let body = buf.len() - ROOM;
-    seal(buf, &[body])
+    encode_in_place(frame, &[])
 }
 
 /// A frame from a task argument made by [`encode_frame`] (the IPC bytes are borrowed, not
 /// copied, before Arrow reads them).
 pub fn decode_frame(value: &[u8]) -> Result<Frame, Fail> {
-    let (ipc, rest): (&[u8], _) = postcard::take_from_bytes(value)
-        .map_err(|e| bad_args(format!("a partition does not decode: {e}")))?;
-    if !rest.is_empty() {
-        return Err(bad_args("a partition has trailing bytes"));
-    }
+    let ipc: &[u8] = decode_borrowed(value, "a partition")?;
     read_ipc(ipc).map_err(|e| bad_args(format!("a partition is not Arrow IPC: {e}")))
 }
 

@@ -17,7 +17,7 @@ use arrow_array::RecordBatchReader;
 use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
 use parquet::file::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -72,11 +72,19 @@ fn footer(file: &ObjectMeta, storage: &StorageOptions) -> Result<ArrowReaderMeta
     })
 }
 
-/// The uncompressed bytes of the columns `names` in a row group.
-fn read_bytes(rg: &RowGroupMetaData, names: &[String]) -> u64 {
+/// The column chunks of a row group that belong to the columns `names`.
+fn projected<'a>(
+    rg: &'a RowGroupMetaData,
+    names: &'a [String],
+) -> impl Iterator<Item = &'a ColumnChunkMetaData> + 'a {
     rg.columns()
         .iter()
-        .filter(|c| names.iter().any(|n| c.column_path().parts()[0] == *n))
+        .filter(move |c| names.iter().any(|n| c.column_path().parts()[0] == *n))
+}
+
+/// The uncompressed bytes of the columns `names` in a row group.
+fn read_bytes(rg: &RowGroupMetaData, names: &[String]) -> u64 {
+    projected(rg, names)
         .map(|c| c.uncompressed_size().max(0) as u64)
         .sum()
 }
@@ -258,8 +266,7 @@ pub fn read(p: &ParquetPiece) -> Result<Frame, Fail> {
         .row_groups
         .iter()
         .filter_map(|i| meta.metadata().row_groups().get(*i))
-        .flat_map(|rg| rg.columns())
-        .filter(|c| p.columns.iter().any(|n| c.column_path().parts()[0] == *n))
+        .flat_map(|rg| projected(rg, &p.columns))
         .map(|c| {
             let (start, len) = c.byte_range();
             start..start + len

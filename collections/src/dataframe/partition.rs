@@ -3,7 +3,10 @@
 //! combine step of grouped aggregations.
 
 use super::agg::{self, AggSpec, Partial};
-use super::ipc::{decode_frame, encode_frame, encode_table_list, read_ipc, write_ipc, Fail, Frame};
+use super::ipc::{
+    decode_borrowed, decode_frame, encode_frame, encode_table_list, read_ipc, write_ipc, Fail,
+    Frame,
+};
 use super::ops::{self, Op};
 use super::{csv, parquet};
 use crate::raw::{bad_args, failed};
@@ -122,11 +125,7 @@ fn one_batch(bytes: &[u8]) -> Result<RecordBatch, Fail> {
 /// A partial aggregate from a task argument made by [`encode_partial`].
 pub fn decode_partial(bytes: &[u8]) -> Result<Partial, Fail> {
     // Borrowed: the tables are read where they lie in the value.
-    let (tables, rest): (Vec<&serde_bytes::Bytes>, _) = postcard::take_from_bytes(bytes)
-        .map_err(|e| bad_args(format!("a partial does not decode: {e}")))?;
-    if !rest.is_empty() {
-        return Err(bad_args("a partial has trailing bytes"));
-    }
+    let tables: Vec<&serde_bytes::Bytes> = decode_borrowed(bytes, "a partial")?;
     let (first, rest) = tables
         .split_first()
         .ok_or_else(|| bad_args("an empty partial"))?;
