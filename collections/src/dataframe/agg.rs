@@ -340,14 +340,53 @@ pub fn partial(spec: &AggSpec, frame: &Frame) -> Result<Partial, ArrowError> {
     })
 }
 
-fn concat(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+/// `batch` with its first `nk` columns (keys) decoded where they are dictionary arrays.
+fn plain_keys(batch: &RecordBatch, nk: usize) -> Result<RecordBatch, ArrowError> {
+    let schema = batch.schema();
+    if !schema.fields()[..nk]
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Dictionary(..)))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut cols = Vec::new();
+    for (i, (f, c)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+        match f.data_type() {
+            DataType::Dictionary(_, v) if i < nk => {
+                fields.push(f.as_ref().clone().with_data_type(v.as_ref().clone()));
+                cols.push(cast(c, v)?);
+            }
+            _ => {
+                fields.push(f.as_ref().clone());
+                cols.push(c.clone());
+            }
+        }
+    }
+    let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), cols, &opts)
+}
+
+/// Tables of partials as one (keys: the first `nk` columns). Partials whose keys differ
+/// only as dictionary against plain arrays (one partition read its keys as a dictionary,
+/// another not) are decoded to plain keys first.
+fn concat(batches: &[RecordBatch], nk: usize) -> Result<RecordBatch, ArrowError> {
     let schema = batches
         .first()
         .map(|b| b.schema())
         .ok_or_else(|| err("nothing to combine"))?;
     match batches {
         [one] => Ok(one.clone()),
-        _ => arrow_select::concat::concat_batches(&schema, batches),
+        _ if batches.iter().all(|b| b.schema() == schema) => {
+            arrow_select::concat::concat_batches(&schema, batches)
+        }
+        _ => {
+            let plain = batches
+                .iter()
+                .map(|b| plain_keys(b, nk))
+                .collect::<Result<Vec<_>, _>>()?;
+            arrow_select::concat::concat_batches(&plain[0].schema(), &plain)
+        }
     }
 }
 
@@ -358,7 +397,7 @@ pub fn combine(
     parts: &[Partial],
 ) -> Result<Partial, ArrowError> {
     let all: Vec<RecordBatch> = parts.iter().map(|p| p.states.clone()).collect();
-    let batch = concat(&all)?;
+    let batch = concat(&all, spec.keys.len())?;
     let (k, ids, firsts) = grouped(&batch, &spec.keys)?;
     let mut states = Vec::new();
     let mut s = 0;
@@ -377,7 +416,8 @@ pub fn combine(
         .enumerate()
     {
         let tables: Vec<RecordBatch> = parts.iter().map(|p| p.distinct[j].clone()).collect();
-        distinct_tables.push(distinct(&concat(&tables)?, &nunique_cols(spec, agg))?);
+        let cols = nunique_cols(spec, agg);
+        distinct_tables.push(distinct(&concat(&tables, cols.len())?, &cols)?);
     }
     Ok(Partial {
         states: build(&spec.keys, &k, &firsts, states)?,
@@ -400,8 +440,14 @@ pub fn finish(
     types: &[DataType],
     merged: &Partial,
 ) -> Result<RecordBatch, ArrowError> {
-    let b = &merged.states;
     let nk = spec.keys.len();
+    // The result holds plain keys (as its schema says), whatever the partials carried.
+    let b = &plain_keys(&merged.states, nk)?;
+    let distinct = merged
+        .distinct
+        .iter()
+        .map(|t| plain_keys(t, t.num_columns()))
+        .collect::<Result<Vec<_>, _>>()?;
     let g = b.num_rows();
     let mut fields: Vec<Field> = b.schema().fields()[..nk]
         .iter()
@@ -446,7 +492,7 @@ pub fn finish(
                 )
             }
             AggFn::Nunique => {
-                let table = &merged.distinct[nu];
+                let table = &distinct[nu];
                 nu += 1;
                 Arc::new(Int64Array::from(count_per_group(b, table, nk)?))
             }

@@ -1,10 +1,11 @@
 //! Group numbering: the id of each row's group from its key columns, shared by the grouped
 //! aggregations (`agg`) and the joins (`merge`). Single integer keys in a narrow range use a
-//! direct table, short strings are packed into one integer, composite keys are numbered
-//! column by column and then as pairs, and other key types go through Arrow's row format.
+//! direct table, short strings are packed into one integer, dictionary arrays number their
+//! dictionary's values, composite keys are numbered column by column and then as pairs,
+//! and other key types go through Arrow's row format.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
+use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{ArrowError, DataType};
 use rustc_hash::FxHashMap;
@@ -87,6 +88,29 @@ pub fn group_ids(keys: &[ArrayRef], n: usize) -> Result<(Vec<u32>, Vec<u32>), Ar
             } else {
                 let mut map: FxHashMap<&str, u32> = FxHashMap::default();
                 assign!(map, |i| a.value(i));
+            }
+        }
+        (1, DataType::Dictionary(kt, _)) if **kt == DataType::Int32 => {
+            // Dictionary keys: the dictionary's values are numbered (few), then each row's
+            // group is its value's, in order of first appearance. Equal values under
+            // different keys (merged dictionaries) share a group.
+            let d = keys[0].as_dictionary::<Int32Type>();
+            let values = d.values();
+            let (vids, vfirsts) = group_ids(std::slice::from_ref(values), values.len())?;
+            let mut table = vec![u32::MAX; vfirsts.len()];
+            for (i, (g, k)) in ids.iter_mut().zip(d.keys().values()).enumerate() {
+                if !valid(i) {
+                    continue;
+                }
+                let Some(&v) = vids.get(*k as usize).filter(|v| **v != u32::MAX) else {
+                    continue;
+                };
+                let slot = &mut table[v as usize];
+                if *slot == u32::MAX {
+                    *slot = firsts.len() as u32;
+                    firsts.push(i as u32);
+                }
+                *g = *slot;
             }
         }
         (k, _) if k > 1 => {

@@ -138,6 +138,24 @@ pub fn decode_partial(bytes: &[u8]) -> Result<Partial, Fail> {
     })
 }
 
+/// The key columns of a group-by fed straight from its source (no operations between) and
+/// not aggregated themselves (beyond counting): string ones may be read as dictionary arrays.
+fn coded_keys(plan: &PartitionPlan) -> Vec<String> {
+    match &plan.sink {
+        Sink::Partial(spec) if plan.ops.is_empty() => spec
+            .keys
+            .iter()
+            .filter(|k| {
+                spec.aggs.iter().all(|a| {
+                    &a.column != *k || matches!(a.func, agg::AggFn::Size | agg::AggFn::Count)
+                })
+            })
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Runs a [`PartitionPlan`] (`args[0]`) on its dependency (`args[1]`, if any).
 pub fn run_partition(args: &[Bytes]) -> InvokeResult {
     let plan: PartitionPlan = decode_value(args.first().ok_or_else(|| bad_args("no plan"))?)
@@ -150,7 +168,7 @@ pub fn run_partition(args: &[Bytes]) -> InvokeResult {
             read_ipc(ipc).map_err(|e| bad_args(format!("inline partition: {e}")))?
         }
         Source::Csv(b) => csv::read(b)?,
-        Source::Parquet(p) => parquet::read(p)?,
+        Source::Parquet(p) => parquet::read(p, &coded_keys(&plan))?,
     };
     let what = format!("partition {}", plan.index);
     let frame = ops::apply(&plan.ops, frame).map_err(arrow_fail(&what))?;

@@ -103,6 +103,16 @@ pub fn hash_buckets(keys: &[ArrayRef], rows: usize, n: u32) -> Result<Vec<u32>, 
     if n <= 1 || keys.is_empty() {
         return Ok(vec![0; rows]);
     }
+    // Dictionary keys hash as their values do, so a key lands in one bucket however each
+    // partition happens to hold it.
+    let decoded = keys
+        .iter()
+        .map(|k| match k.data_type() {
+            DataType::Dictionary(_, v) => arrow_cast::cast(k, v),
+            _ => Ok(k.clone()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let keys = decoded.as_slice();
     let of = |h: u64| (h % n as u64) as u32;
     let valid = |i: usize| keys.iter().all(|k| k.is_valid(i));
     Ok(match (keys.len(), keys[0].data_type()) {

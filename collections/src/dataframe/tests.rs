@@ -157,3 +157,103 @@ fn row_groups_are_skipped_only_when_statistics_rule_the_filter_out() {
     assert!(m(col("unknown").eq(lit(1))), "no statistics: keep");
     assert!(m(col("x").is_null()), "other shapes: keep");
 }
+
+/// `k` as a dictionary array whose dictionary repeats a value and holds one never used.
+fn as_dictionary(k: &[Option<&str>]) -> ArrayRef {
+    let dict: ArrayRef = Arc::new(StringArray::from(vec!["b", "unused", "a", "b", "c"]));
+    let keys: arrow_array::Int32Array = k
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Some("b") => Some(if i % 2 == 0 { 0 } else { 3 }),
+            Some("a") => Some(2),
+            Some("c") => Some(4),
+            _ => None,
+        })
+        .collect();
+    Arc::new(arrow_array::DictionaryArray::try_new(keys, dict).unwrap())
+}
+
+#[test]
+fn dictionary_keys_group_and_hash_as_their_values() {
+    let values = [Some("b"), Some("a"), None, Some("b"), Some("c"), Some("a")];
+    let plain: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
+    let coded = as_dictionary(&values);
+    let g: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 1, 2, 1, 1]));
+    for keys in [vec![0], vec![0, 1], vec![1, 0]] {
+        let pick = |k: &ArrayRef| -> Vec<ArrayRef> {
+            keys.iter()
+                .map(|i| if *i == 0 { k.clone() } else { g.clone() })
+                .collect()
+        };
+        assert_eq!(
+            group_ids(&pick(&coded), 6).unwrap(),
+            group_ids(&pick(&plain), 6).unwrap()
+        );
+        assert_eq!(
+            super::shuffle::hash_buckets(&pick(&coded), 6, 7).unwrap(),
+            super::shuffle::hash_buckets(&pick(&plain), 6, 7).unwrap()
+        );
+    }
+}
+
+#[test]
+fn partials_with_dictionary_and_plain_keys_combine_to_plain_results() {
+    let a = batch(
+        vec![Some("b"), Some("a"), None, Some("b")],
+        vec![Some(1), Some(1), Some(1), Some(2)],
+        vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)],
+    );
+    let b = batch(
+        vec![Some("c"), Some("a")],
+        vec![Some(1), Some(1)],
+        vec![Some(5.0), Some(6.0)],
+    );
+    let code = |batch: &RecordBatch| {
+        let k: Vec<Option<&str>> = batch.column(0).as_string::<i32>().iter().collect();
+        let coded = as_dictionary(&k);
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[0] = fields[0].clone().with_data_type(coded.data_type().clone());
+        let mut cols = batch.columns().to_vec();
+        cols[0] = coded;
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+    };
+    let spec = AggSpec {
+        keys: vec!["k".into(), "g".into()],
+        aggs: [AggFn::Mean, AggFn::Size, AggFn::Nunique]
+            .iter()
+            .map(|f| Agg {
+                column: "v".into(),
+                func: *f,
+                name: format!("{f:?}"),
+            })
+            .collect(),
+    };
+    let types = vec![DataType::Float64; 3];
+    let part = |b: &RecordBatch| partial(&spec, &Frame::new(b.schema(), vec![b.clone()])).unwrap();
+    let result = |parts: &[super::agg::Partial]| {
+        finish(&spec, &types, &combine(&spec, &types, parts).unwrap()).unwrap()
+    };
+    let plain = result(&[part(&a), part(&b)]);
+    assert_eq!(plain.schema().field(0).data_type(), &DataType::Utf8);
+    for parts in [
+        [part(&code(&a)), part(&code(&b))],
+        [part(&code(&a)), part(&b)],
+        [part(&a), part(&code(&b))],
+    ] {
+        assert_eq!(result(&parts), plain);
+    }
+    // Groups (a,1) (b,1) (b,2) (c,1), sorted by the keys.
+    assert_eq!(plain.num_rows(), 4);
+    let means: Vec<Option<f64>> = plain
+        .column(2)
+        .as_primitive::<Float64Type>()
+        .iter()
+        .collect();
+    assert_eq!(means, [Some(4.0), Some(1.0), Some(4.0), Some(5.0)]);
+}

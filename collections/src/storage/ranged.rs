@@ -7,7 +7,7 @@ use bytes::Bytes;
 use parquet::errors::{ParquetError, Result as PqResult};
 use parquet::file::reader::{ChunkReader, Length};
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Bytes read from the end of a file for its footer (most footers fit).
 pub const TAIL: u64 = 64 << 10;
@@ -15,12 +15,13 @@ pub const TAIL: u64 = 64 << 10;
 /// Ranges closer than this are read as one.
 const COALESCE: u64 = 1 << 20;
 
-/// Reads of one file, cached by range.
+/// Reads of one file, cached by range (clones share the cache).
+#[derive(Clone)]
 pub struct RangeReader {
     url: String,
     storage: StorageOptions,
     len: u64,
-    cache: Mutex<Vec<(u64, Bytes)>>,
+    cache: Arc<Mutex<Vec<(u64, Bytes)>>>,
 }
 
 fn err(e: crate::Error) -> ParquetError {
@@ -35,7 +36,7 @@ impl RangeReader {
             url: url.to_string(),
             storage: storage.clone(),
             len,
-            cache: Mutex::new(Vec::new()),
+            cache: Arc::new(Mutex::new(Vec::new())),
         };
         r.prefetch(std::slice::from_ref(&(len.saturating_sub(TAIL)..len)))?;
         Ok(r)
