@@ -390,6 +390,15 @@ fn sorting_by_several_keys_orders_as_the_lexicographic_sort() {
         .collect();
     let idx = arrow_ord::sort::lexsort_to_indices(&cols, None).unwrap();
     let want = arrow_select::take::take_record_batch(&b, &idx).unwrap();
+    // Both orders of several keys: by packed ranks (sort_by_keys' first choice) and by rows.
+    let keys = &b.columns()[..2];
+    let by_ranks = super::agg::rank_order(keys).unwrap().unwrap();
+    let by_rows = super::agg::row_order(keys).unwrap();
+    for idx in [by_ranks, by_rows] {
+        let idx = arrow_array::UInt32Array::from(idx);
+        let got = arrow_select::take::take_record_batch(&b, &idx).unwrap();
+        assert_eq!(got.columns()[..2], want.columns()[..2]);
+    }
     let got = sort_by_keys(b, 2).unwrap();
     // Equal keys may come in any order: compare the key columns, and the rows as sets.
     assert_eq!(got.columns()[..2], want.columns()[..2]);
