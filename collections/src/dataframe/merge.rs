@@ -237,7 +237,7 @@ pub fn run_join(args: &[Bytes]) -> InvokeResult {
     let side = |args: &[Bytes]| -> Result<RecordBatch, (rask_protocol::TaskErrorKind, String)> {
         let frames = args
             .iter()
-            .map(|a| decode_frame(a))
+            .map(decode_frame)
             .collect::<Result<Vec<_>, _>>()?;
         let schema = frames[0].schema.clone();
         Frame::new(schema, frames.into_iter().flat_map(|f| f.batches).collect())

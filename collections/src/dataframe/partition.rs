@@ -4,8 +4,8 @@
 
 use super::agg::{self, AggSpec, Partial};
 use super::ipc::{
-    decode_borrowed, decode_frame, encode_frame, encode_table_list, read_ipc, write_ipc, Fail,
-    Frame,
+    decode_borrowed, decode_frame, encode_frame, encode_table_list, read_ipc, read_ipc_shared,
+    write_ipc, Fail, Frame,
 };
 use super::ops::{self, Op};
 use super::{csv, parquet};
@@ -116,24 +116,24 @@ pub fn encode_partial(p: &Partial) -> InvokeResult {
     encode(&tables)
 }
 
-fn one_batch(bytes: &[u8]) -> Result<RecordBatch, Fail> {
-    read_ipc(bytes)
+fn one_batch(bytes: Bytes) -> Result<RecordBatch, Fail> {
+    read_ipc_shared(bytes)
         .and_then(|f| f.concat())
         .map_err(|e| bad_args(format!("a partial is not Arrow IPC: {e}")))
 }
 
-/// A partial aggregate from a task argument made by [`encode_partial`].
-pub fn decode_partial(bytes: &[u8]) -> Result<Partial, Fail> {
-    // Borrowed: the tables are read where they lie in the value.
+/// A partial aggregate from a task argument made by [`encode_partial`]; its arrays point
+/// into `bytes`.
+pub fn decode_partial(bytes: &Bytes) -> Result<Partial, Fail> {
     let tables: Vec<&serde_bytes::Bytes> = decode_borrowed(bytes, "a partial")?;
     let (first, rest) = tables
         .split_first()
         .ok_or_else(|| bad_args("an empty partial"))?;
     Ok(Partial {
-        states: one_batch(first)?,
+        states: one_batch(bytes.slice_ref(first))?,
         distinct: rest
             .iter()
-            .map(|t| one_batch(t))
+            .map(|t| one_batch(bytes.slice_ref(t)))
             .collect::<Result<_, _>>()?,
     })
 }
@@ -201,7 +201,7 @@ pub fn run_combine(args: &[Bytes]) -> InvokeResult {
         .map_err(|e| bad_args(format!("combine spec does not decode: {e}")))?;
     let parts = args[1..]
         .iter()
-        .map(|a| decode_partial(a))
+        .map(decode_partial)
         .collect::<Result<Vec<_>, _>>()?;
     let merged = agg::combine(&spec.spec, &spec.types, &parts).map_err(arrow_fail("combine"))?;
     if !spec.root {

@@ -367,7 +367,7 @@ pub fn run_concat(args: &[Bytes]) -> InvokeResult {
         .map_err(|e| bad_args(format!("sort columns do not decode: {e}")))?;
     let frames = args[1..]
         .iter()
-        .map(|a| decode_frame(a))
+        .map(decode_frame)
         .collect::<Result<Vec<_>, _>>()?;
     let schema = frames
         .first()

@@ -7,6 +7,7 @@ use super::groupids::group_ids;
 use super::ipc::Frame;
 use super::ops::{apply, Op};
 use super::parquet::may_match;
+use super::partition::{decode_partial, encode_partial};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -235,7 +236,11 @@ fn partials_with_dictionary_and_plain_keys_combine_to_plain_results() {
             .collect(),
     };
     let types = vec![DataType::Float64; 3];
-    let part = |b: &RecordBatch| partial(&spec, &Frame::new(b.schema(), vec![b.clone()])).unwrap();
+    // Through the task values' encoding, as partials travel.
+    let part = |b: &RecordBatch| {
+        let p = partial(&spec, &Frame::new(b.schema(), vec![b.clone()])).unwrap();
+        decode_partial(&encode_partial(&p).unwrap()).unwrap()
+    };
     let result = |parts: &[super::agg::Partial]| {
         finish(&spec, &types, &combine(&spec, &types, parts).unwrap()).unwrap()
     };
