@@ -378,6 +378,13 @@ pub async fn linear_algebra(client: &Client) -> Result<()> {
                 &want,
             )?;
         }
+        // A persisted left operand: products grouped by the worker holding its blocks.
+        let held = bounded("persist", 30, x.persist(client)).await?;
+        check_close(
+            &format!("persisted matmul {sa:?} @ {sb:?}"),
+            &get(client, &matmul(&held, &y)?).await?,
+            &want,
+        )?;
         let v = data(&[7]).mapv(|e| e / 3.0);
         let xv = matmul(&x, &from_ndarray(&v, 2)?)?;
         check_close(

@@ -1,7 +1,9 @@
 //! Blocked matrix products: `matmul` (`dot`) of chunked 2-D arrays and `tensordot` over one
 //! or two axes. Output block `(i, j)` sums `a[i, k] · b[k, j]` over `k`: one product task
-//! per block pair, then a tree of additions of at most `split_every` partials, with the operands'
-//! expressions (slices, transposes, element-wise work) inlined into the product tasks.
+//! per block pair (for a persisted `a`, one per worker holding blocks of its row `i`, summing
+//! its products in place), then a tree of additions of at most `split_every` partials, with
+//! the operands' expressions (slices, transposes, element-wise work) inlined into the product
+//! tasks.
 
 use super::block::{Block, RawBlock};
 use super::chunks::grid_indices;
@@ -149,6 +151,32 @@ pub fn run_dot(args: &[Bytes]) -> InvokeResult {
     Ok(out.encode())
 }
 
+/// The contraction indices `k` of output row `i` (of `nk`), grouped into product tasks. When
+/// `a` knows where its blocks were persisted, by the worker holding `a[i, k]`: each task then
+/// sums its products on that worker, and one partial per worker, not one per block, crosses
+/// the network to the sum. Else in runs of [`PRODUCTS_PER_TASK`].
+fn k_groups<T>(a: &Array<T>, i: usize, nk: usize) -> Vec<Vec<usize>> {
+    let Some(homes) = a.homes.as_ref().filter(|h| h.len() == a.keys.len()) else {
+        let ks: Vec<usize> = (0..nk).collect();
+        return ks
+            .chunks(PRODUCTS_PER_TASK)
+            .map(<[usize]>::to_vec)
+            .collect();
+    };
+    let mut groups: Vec<(Option<rask_protocol::WorkerId>, Vec<usize>)> = Vec::new();
+    for k in 0..nk {
+        let home = homes[i * nk + k];
+        match groups
+            .iter_mut()
+            .find(|(w, _)| home.is_some() && *w == home)
+        {
+            Some((_, g)) => g.push(k),
+            None => groups.push((home, vec![k])),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
 /// The matrix product `a @ b` of chunked arrays: 2-D by 2-D, or with a 1-D vector on either
 /// side (numpy's rules: the vector's axis is contracted and dropped). `b`'s row chunks are
 /// aligned to `a`'s column chunks by rechunking when they differ.
@@ -183,11 +211,10 @@ pub fn matmul<T: Numeric>(a: &Array<T>, b: &Array<T>) -> Result<Array<T>> {
     let mut keys = Vec::new();
     for ij in grid_indices(&[ga[0], gb[1]]) {
         let (i, j) = (ij[0], ij[1]);
-        let ks: Vec<usize> = (0..ga[1]).collect();
         let mut level: Vec<Key> = Vec::new();
-        for group in ks.chunks(PRODUCTS_PER_TASK) {
+        for group in k_groups(a, i, ga[1]) {
             let mut lazies = Vec::new();
-            for k in group {
+            for k in &group {
                 lazies.push(Lazy::of(&a.graph, &a.keys[i * ga[1] + k]));
                 lazies.push(Lazy::of(&b.graph, &b.keys[k * gb[1] + j]));
             }
@@ -269,5 +296,23 @@ pub fn tensordot<T: Numeric>(
         _ => Err(Error::Invalid(format!(
             "unsupported tensordot axes {axes:?}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rask_protocol::WorkerId;
+
+    #[test]
+    fn products_group_by_the_worker_holding_the_left_blocks() {
+        let x = super::super::create::zeros::<f64>(&[2, 5], [1, 1]).unwrap();
+        let row = |i| k_groups(&x, i, 5);
+        assert_eq!(row(0), (0..5).map(|k| vec![k]).collect::<Vec<_>>());
+        let mut held = x.clone();
+        let (a, b) = (Some(WorkerId(1)), Some(WorkerId(2)));
+        held.homes = Some(vec![a, b, a, None, b, None, None, b, b, b].into());
+        assert_eq!(k_groups(&held, 0, 5), [vec![0, 2], vec![1, 4], vec![3]]);
+        assert_eq!(k_groups(&held, 1, 5), [vec![0], vec![1], vec![2, 3, 4]]);
     }
 }

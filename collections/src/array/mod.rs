@@ -90,8 +90,9 @@ use block::BlockBuf;
 use lazy::Lazy;
 use ndarray::{ArrayD, IxDyn, Slice};
 use rask_actors::client::Client;
-use rask_protocol::Key;
+use rask_protocol::{Key, WorkerId};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// A lazy, chunked n-dimensional array of `T`.
 pub struct Array<T> {
@@ -101,6 +102,9 @@ pub struct Array<T> {
     /// Block keys, row-major over the block grid.
     keys: Vec<Key>,
     split_every: usize,
+    /// Where each block was held when the array was persisted (by key order; `None`:
+    /// unknown). A hint for placement-aware graphs, never needed for correctness.
+    pub(crate) homes: Option<Arc<[Option<WorkerId>]>>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -112,6 +116,7 @@ impl<T> Clone for Array<T> {
             chunks: self.chunks.clone(),
             keys: self.keys.clone(),
             split_every: self.split_every,
+            homes: self.homes.clone(),
             _t: PhantomData,
         }
     }
@@ -144,6 +149,7 @@ impl<T: Element> Array<T> {
             chunks,
             keys,
             split_every: 8,
+            homes: None,
             _t: PhantomData,
         }
     }
@@ -275,7 +281,7 @@ impl<T: Element> Array<T> {
     pub async fn persist(&self, client: &Client) -> Result<Array<T>> {
         let futures = persist_outputs(client, self, ComputeOptions::default()).await?;
         let mut graph = Graph::new();
-        let keys = futures
+        let keys: Vec<Key> = futures
             .into_iter()
             .map(|f| {
                 let k = f.key().clone();
@@ -283,8 +289,19 @@ impl<T: Element> Array<T> {
                 k
             })
             .collect();
+        let held: std::collections::HashMap<Key, Option<WorkerId>> = client
+            .who_has(&keys)
+            .await?
+            .into_iter()
+            .map(|(k, holders, _)| (k, holders.first().copied()))
+            .collect();
+        let homes: Arc<[Option<WorkerId>]> = keys
+            .iter()
+            .map(|k| held.get(k).copied().flatten())
+            .collect();
         let mut a = Array::from_parts(graph, self.shape.clone(), self.chunks.clone(), keys);
         a.split_every = self.split_every;
+        a.homes = (homes.len() == a.keys.len()).then_some(homes);
         Ok(a)
     }
 }
