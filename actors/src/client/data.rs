@@ -1,5 +1,6 @@
 //! Waiting for results and moving values: statuses, fetching values straight from the
-//! data-stores that hold them (retrying when a holder turns out not to have one), scattering.
+//! data-stores that hold them (in runs, each as soon as it is ready; retrying when a holder
+//! turns out not to have one), scattering.
 
 use super::actor::ClientActor;
 use super::future::Status;
@@ -112,8 +113,29 @@ impl Handler<Fetch> for ClientActor {
     fn handle(&mut self, msg: Fetch, ctx: &mut Context<Self>) -> Self::Result {
         let me = ctx.address();
         let stores = self.stores.clone();
-        Box::pin(fetch(me, stores, msg.0))
+        Box::pin(fetch_in_runs(me, stores, msg.0))
     }
+}
+
+/// Runs of keys a gather waits for and fetches side by side: each run is fetched as soon as
+/// all of its keys are in memory, so the first results of a large gather stream in while
+/// later ones are still being computed, instead of all moving after the last is done.
+const GATHER_RUNS: usize = 16;
+
+async fn fetch_in_runs(
+    me: Addr<ClientActor>,
+    stores: StorePool,
+    keys: Vec<Key>,
+) -> Result<Vec<Bytes>> {
+    if keys.len() < 2 {
+        return fetch(me, stores, keys).await;
+    }
+    let per = keys.len().div_ceil(GATHER_RUNS);
+    let runs = keys
+        .chunks(per)
+        .map(|run| fetch(me.clone(), stores.clone(), run.to_vec()));
+    let values = futures::future::try_join_all(runs).await?;
+    Ok(values.into_iter().flatten().collect())
 }
 
 async fn fetch(me: Addr<ClientActor>, stores: StorePool, keys: Vec<Key>) -> Result<Vec<Bytes>> {

@@ -306,6 +306,47 @@ impl<T: Element> Array<T> {
     }
 }
 
+/// Copies a raw block's elements into its region, starting at `start`, of `out`: the
+/// row-major elements of an array of `shape`. Row by row of the block's last axis.
+fn place_raw<T: Element>(out: &mut [T], shape: &[usize], start: &[usize], raw: &block::RawBlock) {
+    let bs = raw.shape();
+    let size = T::DTYPE.size();
+    let Some((&row, outer)) = bs.split_last() else {
+        if let (Some(o), Some(b)) = (out.first_mut(), raw.data.get(..size)) {
+            *o = T::read_le(b);
+        }
+        return;
+    };
+    let rows: usize = outer.iter().product();
+    if row == 0 || rows == 0 {
+        return;
+    }
+    let nd = bs.len();
+    let mut stride = vec![1usize; nd];
+    for d in (0..nd - 1).rev() {
+        stride[d] = stride[d + 1] * shape[d + 1];
+    }
+    let mut idx = vec![0usize; nd - 1];
+    for src in raw.data.chunks_exact(row * size).take(rows) {
+        let dest = idx
+            .iter()
+            .enumerate()
+            .map(|(d, i)| (start[d] + i) * stride[d])
+            .sum::<usize>()
+            + start[nd - 1];
+        for (o, c) in out[dest..dest + row].iter_mut().zip(src.chunks_exact(size)) {
+            *o = T::read_le(c);
+        }
+        for d in (0..nd - 1).rev() {
+            idx[d] += 1;
+            if idx[d] < outer[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
 impl<T: Element> Collection for Array<T> {
     type Output = ArrayD<T>;
     type Part = BlockBuf;
@@ -325,12 +366,22 @@ impl<T: Element> Collection for Array<T> {
         let mut out = ArrayD::<T>::default(IxDyn(&self.shape));
         let starts: Vec<Vec<usize>> = self.chunks.iter().map(|c| chunks::starts(c)).collect();
         for (ix, part) in chunks::grid_indices(&self.numblocks()).iter().zip(parts) {
+            let want: Vec<usize> = (0..ix.len()).map(|d| self.chunks[d][ix[d]]).collect();
+            let start: Vec<usize> = (0..ix.len()).map(|d| starts[d][ix[d]]).collect();
+            if let (Ok(Some(raw)), Some(dst)) =
+                (block::RawBlock::parse(&part.0), out.as_slice_mut())
+            {
+                if raw.dtype == T::DTYPE && raw.shape() == want.as_slice() {
+                    // Straight from the block's bytes into its place: no block array between.
+                    place_raw(dst, &self.shape, &start, &raw);
+                    continue;
+                }
+            }
             let block = part.decode().map_err(Error::Malformed)?;
             let got = block.dtype();
             let block = block.into_array::<T>().ok_or_else(|| {
                 Error::Malformed(format!("block holds {got:?}, expected {:?}", T::DTYPE))
             })?;
-            let want: Vec<usize> = (0..ix.len()).map(|d| self.chunks[d][ix[d]]).collect();
             if block.shape() != want.as_slice() {
                 return Err(Error::Malformed(format!(
                     "block {ix:?} has shape {:?}, expected {want:?}",
@@ -339,8 +390,7 @@ impl<T: Element> Collection for Array<T> {
             }
             out.slice_each_axis_mut(|ax| {
                 let d = ax.axis.index();
-                let s = starts[d][ix[d]];
-                Slice::from(s..s + want[d])
+                Slice::from(start[d]..start[d] + want[d])
             })
             .assign(&block);
         }
