@@ -1,5 +1,6 @@
 //! Assembling a task's arguments: inline values as they are, dependencies from the local
-//! data-store or fetched directly from the peer data-stores that hold them. Fetched values
+//! data-store or fetched directly from the peer data-stores that hold them (one request per
+//! holder, all holders at once; then holder by holder for what that did not bring). Fetched values
 //! are kept in the local data-store as replicas (like Dask's workers), so later tasks that
 //! read them here do not fetch them again once the scheduler knows.
 
@@ -40,8 +41,40 @@ pub async fn gather_args(
             }
         }
     }
-    let mut missing = Vec::new();
     let mut replicated = Vec::new();
+    // First round: every missing dependency from its first holder, one request per holder,
+    // all holders at once.
+    let mut by_holder: HashMap<&str, Vec<Key>> = HashMap::new();
+    for dep in &task.deps {
+        if values.contains_key(&dep.key) {
+            continue;
+        }
+        if let Some((_, addr)) = dep.holders.iter().find(|(h, _)| Some(*h) != me) {
+            let keys = by_holder.entry(addr.as_ref()).or_default();
+            if !keys.contains(&dep.key) {
+                keys.push(dep.key.clone());
+            }
+        }
+    }
+    if !by_holder.is_empty() {
+        let requests = by_holder
+            .into_iter()
+            .map(|(addr, keys)| async move { peers.get(addr, keys).await });
+        for got in futures::future::join_all(requests).await {
+            // A failed or partial answer leaves its keys to the holder-by-holder round.
+            for (key, value) in got.into_iter().flatten() {
+                if let Some(v) = value {
+                    store.do_send(Put {
+                        key: key.clone(),
+                        value: v.clone(),
+                    });
+                    replicated.push((key.clone(), v.len() as u64));
+                    values.insert(key, v);
+                }
+            }
+        }
+    }
+    let mut missing = Vec::new();
     for dep in &task.deps {
         if values.contains_key(&dep.key) {
             continue;
