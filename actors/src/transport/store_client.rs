@@ -40,7 +40,7 @@ struct Inflight {
     tx: oneshot::Sender<Vec<Got>>,
     expected: usize,
     got: Vec<Got>,
-    partial: Option<(Key, BytesMut)>,
+    partial: Option<(Key, BytesMut, usize)>,
 }
 
 type Pending = Arc<Mutex<HashMap<u64, Inflight>>>;
@@ -133,6 +133,23 @@ async fn wait_reply(
     }
 }
 
+/// A buffer for a value of `total` bytes whose first chunk is `first`, and the padding put
+/// in front of it so that what follows the value's leading length prefix (a varint: an
+/// array block's header and elements, a partition's IPC stream) starts 8-byte aligned and
+/// can be read in place.
+fn aligned_buffer(total: usize, first: &[u8]) -> (BytesMut, usize) {
+    let prefix = first
+        .iter()
+        .take(10)
+        .take_while(|b| **b & 0x80 != 0)
+        .count()
+        + 1;
+    let mut buf = BytesMut::with_capacity(total + 8);
+    let pad = (8 - (buf.as_ptr() as usize + prefix) % 8) % 8;
+    buf.extend_from_slice(&[0u8; 8][..pad]);
+    (buf, pad)
+}
+
 /// Files the answers of one incoming message; resolves requests that are complete.
 fn dispatch(pending: &Pending, frames: Vec<Bytes>) -> rask_protocol::Result<()> {
     let batch = decode_batch::<FromStore>(frames)?;
@@ -158,17 +175,19 @@ fn dispatch(pending: &Pending, frames: Vec<Bytes>) -> rask_protocol::Result<()> 
                 key, total, frame, ..
             } => {
                 let part = batch.frame(*frame)?;
-                let buf = match &mut inflight.partial {
-                    Some((k, buf)) if k == key => buf,
+                let (buf, pad) = match &mut inflight.partial {
+                    Some((k, buf, pad)) if k == key => (buf, *pad),
                     slot => {
-                        *slot = Some((key.clone(), BytesMut::with_capacity(*total as usize)));
-                        &mut slot.as_mut().expect("just set").1
+                        let (buf, pad) = aligned_buffer(*total as usize, &part);
+                        *slot = Some((key.clone(), buf, pad));
+                        let (_, buf, pad) = slot.as_mut().expect("just set");
+                        (buf, *pad)
                     }
                 };
                 buf.extend_from_slice(&part);
-                if buf.len() as u64 >= *total {
-                    let (k, buf) = inflight.partial.take().expect("assembling");
-                    inflight.got.push(Got::Value(k, buf.freeze()));
+                if (buf.len() - pad) as u64 >= *total {
+                    let (k, buf, pad) = inflight.partial.take().expect("assembling");
+                    inflight.got.push(Got::Value(k, buf.freeze().slice(pad..)));
                 }
             }
         }

@@ -109,11 +109,114 @@ fn single_threaded_blas() {
     ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
 }
 
+/// An `f64` matrix block viewed where its bytes lie: the task's input `i`, or a slice of it
+/// by unit-step ranges, when its data is 8-byte aligned on a little-endian machine (`None`:
+/// decode it instead).
+fn f64_view<'a>(e: &Expr, inputs: &'a [Bytes]) -> Option<ndarray::ArrayView2<'a, f64>> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    let (i, steps) = match e {
+        Expr::Input(i) => (*i, None),
+        Expr::Slice(steps, dropped, inner) if dropped.is_empty() => match inner.as_ref() {
+            Expr::Input(i) if steps.len() == 2 && steps.iter().all(|s| s.step == 1) => {
+                (*i, Some(steps))
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let raw = RawBlock::parse_wire(inputs.get(i as usize)?).ok()??;
+    if raw.dtype != DType::F64 || raw.shape().len() != 2 {
+        return None;
+    }
+    // SAFETY: every bit pattern is a valid f64, and `align_to` only splits the byte slice
+    // at f64 boundaries; a misaligned block leaves a non-empty prefix and is not viewed.
+    let (pre, data, post) = unsafe { raw.data.align_to::<f64>() };
+    if !pre.is_empty() || !post.is_empty() {
+        return None;
+    }
+    let (rows, cols) = (raw.shape()[0], raw.shape()[1]);
+    let view = ndarray::ArrayView2::from_shape((rows, cols), data).ok()?;
+    match steps {
+        None => Some(view),
+        Some(s) if s[0].end <= rows && s[1].end <= cols => {
+            Some(view.slice_move(ndarray::s![s[0].start..s[0].end, s[1].start..s[1].end]))
+        }
+        Some(_) => None,
+    }
+}
+
+/// An `f64` matrix operand: viewed where its bytes lie, or evaluated.
+enum Operand<'a> {
+    View(ndarray::ArrayView2<'a, f64>),
+    Owned(Array2<f64>),
+}
+
+impl Operand<'_> {
+    fn view(&self) -> ndarray::ArrayView2<'_, f64> {
+        match self {
+            Operand::View(v) => v.view(),
+            Operand::Owned(a) => a.view(),
+        }
+    }
+}
+
+/// Expression `e` as an `f64` matrix: in place when it can be ([`f64_view`]), else
+/// evaluated; `None` when it is not an `f64` matrix.
+fn operand<'a>(e: &Expr, inputs: &'a [Bytes]) -> Option<std::result::Result<Operand<'a>, String>> {
+    if let Some(v) = f64_view(e, inputs) {
+        return Some(Ok(Operand::View(v)));
+    }
+    let block = match e.eval(inputs) {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e)),
+    };
+    let a = block.into_array::<f64>()?;
+    Some(
+        a.into_dimensionality::<Ix2>()
+            .map(Operand::Owned)
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// The sum of the products of the spec's terms when all are `f64` matrices, with every
+/// operand that can be read in place not copied ([`operand`]); `None` for other dtypes.
+fn dot_in_place(spec: &DotSpec, inputs: &[Bytes]) -> Option<std::result::Result<Block, String>> {
+    let mut pairs = Vec::with_capacity(spec.terms.len());
+    for (l, r) in &spec.terms {
+        match (operand(l, inputs)?, operand(r, inputs)?) {
+            (Ok(a), Ok(b)) => pairs.push((a, b)),
+            (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
+        }
+    }
+    let mut acc: Option<Array2<f64>> = None;
+    for (a, b) in &pairs {
+        let (a, b) = (a.view(), b.view());
+        if a.ncols() != b.nrows() {
+            return Some(Err(format!(
+                "cannot multiply {:?} by {:?}",
+                a.dim(),
+                b.dim()
+            )));
+        }
+        match acc.as_mut() {
+            // The first product writes a fresh block (no zeroing pass, no read of zeros).
+            None => acc = Some(a.dot(&b)),
+            Some(c) => general_mat_mul(1.0, &a, &b, 1.0, c),
+        }
+    }
+    acc.map(|c| Ok(Block::from_array(c.into_dyn())))
+}
+
 /// Sums the products of the spec's terms (`args[0]` is the [`DotSpec`]).
 pub fn run_dot(args: &[Bytes]) -> InvokeResult {
     #[cfg(feature = "blas")]
     single_threaded_blas();
     let (spec, inputs): (DotSpec, _) = spec(args)?;
+    if let Some(out) = dot_in_place(&spec, inputs) {
+        return Ok(out.map_err(failed)?.encode());
+    }
     let mut blocks = Vec::with_capacity(spec.terms.len());
     for (l, r) in &spec.terms {
         blocks.push((
@@ -303,6 +406,58 @@ pub fn tensordot<T: Numeric>(
 mod tests {
     use super::*;
     use rask_protocol::WorkerId;
+
+    #[test]
+    fn aligned_f64_blocks_are_viewed_in_place_and_others_decoded() {
+        use super::super::expr::Step;
+        let a = ndarray::Array2::from_shape_fn((3, 4), |(i, j)| (i * 4 + j) as f64);
+        let encoded = Block::from_array(a.clone().into_dyn()).encode();
+        let inputs = [encoded.clone()];
+        let view = f64_view(&Expr::Input(0), &inputs).expect("aligned");
+        assert_eq!(view, a.view());
+        let data = view.as_ptr() as usize;
+        assert!(
+            (encoded.as_ptr() as usize..encoded.as_ptr() as usize + encoded.len()).contains(&data)
+        );
+        let steps = vec![
+            Step {
+                start: 1,
+                end: 3,
+                step: 1,
+            },
+            Step {
+                start: 0,
+                end: 2,
+                step: 1,
+            },
+        ];
+        let sliced = Expr::Slice(steps, vec![], Box::new(Expr::Input(0)));
+        assert_eq!(
+            f64_view(&sliced, &inputs).expect("sliced"),
+            a.slice(ndarray::s![1..3, 0..2])
+        );
+        // One byte off: not viewed, and the product still comes out right by decoding.
+        let mut shifted = vec![0u8];
+        shifted.extend_from_slice(&encoded);
+        let off = [Bytes::from(shifted).slice(1..)];
+        assert!(f64_view(&Expr::Input(0), &off).is_none());
+        // Products in place (aligned inputs) and decoded (one input misaligned) agree.
+        let b = a.t().to_owned();
+        let eb = Block::from_array(b.clone().into_dyn()).encode();
+        let pair = (Expr::Input(0), Expr::Input(1));
+        let spec = DotSpec {
+            terms: vec![pair.clone(), pair.clone()],
+        };
+        let spec = encode_value(&spec).unwrap();
+        let want = Block::from_array((a.dot(&b) * 2.0).into_dyn());
+        let in_place = [spec.clone(), encoded, eb.clone()];
+        let one = DotSpec { terms: vec![pair] };
+        assert!(dot_in_place(&one, &in_place[1..]).is_some());
+        assert!(f64_view(&one.terms[0].0, &[off[0].clone(), eb.clone()]).is_none());
+        assert_eq!(Block::decode(&run_dot(&in_place).unwrap()).unwrap(), want);
+        let decoded = [spec, off[0].clone(), eb];
+        assert_eq!(Block::decode(&run_dot(&decoded).unwrap()).unwrap(), want);
+    }
 
     #[test]
     fn products_group_by_the_worker_holding_the_left_blocks() {
