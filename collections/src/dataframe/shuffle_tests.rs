@@ -2,7 +2,7 @@
 //! bounds, the join of two batches, split partials, and describe's merged summaries — each
 //! against hand-computed expectations or the same computation done in one piece.
 
-use super::agg::{combine, finish, partial, Agg, AggFn, AggSpec};
+use super::agg::{combine, finish, partial, AggFn};
 use super::describe::{merge, summarize};
 use super::ipc::Frame;
 use super::merge::{join_batches, JoinHow, JoinSpec};
@@ -205,17 +205,7 @@ fn partials_split_by_key_hash_combine_to_the_whole() {
         ],
     )
     .unwrap();
-    let spec = AggSpec {
-        keys: vec!["k".into()],
-        aggs: [AggFn::Sum, AggFn::Nunique, AggFn::Size]
-            .iter()
-            .map(|f| Agg {
-                column: "v".into(),
-                func: *f,
-                name: format!("{f:?}"),
-            })
-            .collect(),
-    };
+    let spec = super::tests::agg_spec(&["k"], "v", &[AggFn::Sum, AggFn::Nunique, AggFn::Size]);
     let types = vec![DataType::Int64; 3];
     let p = partial(&spec, &Frame::new(schema, vec![b])).unwrap();
     let whole = finish(

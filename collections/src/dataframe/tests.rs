@@ -28,6 +28,21 @@ fn batch(k: Vec<Option<&str>>, g: Vec<Option<i64>>, v: Vec<Option<f64>>) -> Reco
     RecordBatch::try_new(schema, cols).unwrap()
 }
 
+/// Aggregates `funcs` of `column` by `keys`, each output named after its function.
+pub(super) fn agg_spec(keys: &[&str], column: &str, funcs: &[AggFn]) -> AggSpec {
+    AggSpec {
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+        aggs: funcs
+            .iter()
+            .map(|f| Agg {
+                column: column.into(),
+                func: *f,
+                name: format!("{f:?}"),
+            })
+            .collect(),
+    }
+}
+
 #[test]
 fn group_ids_number_groups_in_first_seen_order_and_skip_null_keys() {
     let k: ArrayRef = Arc::new(StringArray::from(vec![
@@ -224,17 +239,11 @@ fn partials_with_dictionary_and_plain_keys_combine_to_plain_results() {
         cols[0] = coded;
         RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
     };
-    let spec = AggSpec {
-        keys: vec!["k".into(), "g".into()],
-        aggs: [AggFn::Mean, AggFn::Size, AggFn::Nunique]
-            .iter()
-            .map(|f| Agg {
-                column: "v".into(),
-                func: *f,
-                name: format!("{f:?}"),
-            })
-            .collect(),
-    };
+    let spec = agg_spec(
+        &["k", "g"],
+        "v",
+        &[AggFn::Mean, AggFn::Size, AggFn::Nunique],
+    );
     let types = vec![DataType::Float64; 3];
     // Through the task values' encoding, as partials travel.
     let part = |b: &RecordBatch| {
