@@ -335,8 +335,25 @@ fn dictionary_encoded(full: &Schema, groups: &[&RowGroupMetaData], name: &str) -
             .iter()
             .filter(|c| c.column_path().parts() == [name]);
         let first = chunks.next();
-        chunks.next().is_none() && first.is_some_and(|c| c.dictionary_page_offset().is_some())
+        chunks.next().is_none() && first.is_some_and(all_dictionary_pages)
     })
+}
+
+/// Whether a chunk's data pages are all dictionary-encoded, as far as its metadata says. A
+/// writer falls back to plain pages when the dictionary grows too big (many distinct
+/// values); such chunks are read as plain strings, which is then cheaper.
+fn all_dictionary_pages(c: &ColumnChunkMetaData) -> bool {
+    use parquet::basic::{Encoding, PageType};
+    let dict = |e: Encoding| matches!(e, Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY);
+    c.dictionary_page_offset().is_some()
+        && c.page_encoding_stats_mask().is_none_or(|m| {
+            m.is_only(Encoding::PLAIN_DICTIONARY) || m.is_only(Encoding::RLE_DICTIONARY)
+        })
+        && c.page_encoding_stats().is_none_or(|stats| {
+            stats.iter().all(|s| {
+                s.page_type == PageType::DICTIONARY_PAGE || s.count == 0 || dict(s.encoding)
+            })
+        })
 }
 
 /// `columns` of `row_groups`, in that order, in batches of `batch_size` rows.
@@ -578,5 +595,28 @@ mod tests {
             assert_eq!(plain.column(0), coded.batches[0].column(0));
             assert_eq!(plain.schema().field(1).data_type(), &plain_type);
         }
+        // Many distinct values overflow a small dictionary page: the writer falls back to
+        // plain pages, and the column is read as plain strings.
+        let path = dir.path().join("fallback.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_dictionary_page_size_limit(1024)
+            .build();
+        let mut w = ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema.clone(),
+            Some(props),
+        )
+        .unwrap();
+        let s: arrow_array::StringArray = (0..20_000).map(|i| Some(format!("v{i}"))).collect();
+        w.write(&RecordBatch::try_new(schema, vec![Arc::new(s)]).unwrap())
+            .unwrap();
+        w.close().unwrap();
+        let path = path.display().to_string();
+        let one = vec!["s".to_string()];
+        let (_, pieces) = plan(&[&path], &one, None, &st, DEFAULT_BLOCKSIZE).unwrap();
+        let read_back = read(&pieces[0], &one).unwrap();
+        assert_eq!(read_back.schema.field(0).data_type(), &plain_type);
+        assert_eq!(read_back.num_rows(), 20_000);
     }
 }
