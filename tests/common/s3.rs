@@ -1,9 +1,9 @@
 //! A real local S3 server for tests: the moto server (installed by `scripts/test.sh` through
-//! `scripts/s3-server.sh`) on a free loopback port, one per test, killed on drop.
+//! `scripts/s3-server.sh`) on a loopback port of its own choosing, one per test, killed on drop.
 
 use anyhow::{bail, Context, Result};
 use rask::collections::storage::{s3, S3Options};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -39,6 +39,13 @@ fn binary() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The port in the server's ` * Running on http://127.0.0.1:PORT` log line.
+fn announced_port(line: &str) -> Option<u16> {
+    let rest = line.split_once("Running on http://127.0.0.1:")?.1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// A loopback port nothing listens on (at the time of the call).
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -65,17 +72,38 @@ pub fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, Str
 }
 
 impl Moto {
-    /// Starts a server and waits (at most 30 s) until it answers.
+    /// Starts a server on a port it picks itself and waits (at most 30 s) until it answers.
+    ///
+    /// The server binds port 0 and its announced port is read from its log: a port picked
+    /// here and handed over could be picked by a test running beside this one too, and that
+    /// test would then talk to this test's server.
     pub fn start() -> Result<Moto> {
         let bin = binary()?;
-        let port = free_port()?;
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
+        let stderr = child.stderr.take().context("moto_server's stderr")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the log to its end, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                if let Some(port) = announced_port(&line) {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("moto_server did not announce its port within 30 s");
+            }
+        };
         let mut moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
