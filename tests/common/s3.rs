@@ -88,13 +88,19 @@ impl Moto {
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let stderr = child.stderr.take().context("moto_server's stderr")?;
         let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the log to its end, so that the server never blocks on a full pipe.
+        // Finds the announced port, then reads the log to its end, so that the server never
+        // blocks on a full pipe.
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-                if let Some(port) = announced_port(&line) {
+            let mut log = BufReader::new(stderr);
+            let mut line = Vec::new();
+            while log.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                if let Some(port) = announced_port(&String::from_utf8_lossy(&line)) {
                     let _ = tx.send(port);
+                    break;
                 }
+                line.clear();
             }
+            let _ = std::io::copy(&mut log, &mut std::io::sink());
         });
         let port = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(port) => port,
