@@ -46,10 +46,12 @@ pub mod expr;
 pub mod groupby;
 pub mod groupids;
 pub mod ipc;
+mod keysort;
 pub mod merge;
 pub mod ops;
 pub mod parquet;
 pub mod partition;
+mod pruning;
 pub mod shuffle;
 #[cfg(test)]
 mod shuffle_tests;

@@ -382,8 +382,8 @@ fn sorting_by_several_keys_orders_as_the_lexicographic_sort() {
     let want = arrow_select::take::take_record_batch(&b, &idx).unwrap();
     // Both orders of several keys: by packed ranks (sort_by_keys' first choice) and by rows.
     let keys = &b.columns()[..2];
-    let by_ranks = super::agg::rank_order(keys).unwrap().unwrap();
-    let by_rows = super::agg::row_order(keys).unwrap();
+    let by_ranks = super::keysort::rank_order(keys).unwrap().unwrap();
+    let by_rows = super::keysort::row_order(keys).unwrap();
     for idx in [by_ranks, by_rows] {
         let idx = arrow_array::UInt32Array::from(idx);
         let got = arrow_select::take::take_record_batch(&b, &idx).unwrap();
